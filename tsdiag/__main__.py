@@ -1,0 +1,3 @@
+from tsdiag.cli import main
+
+main()

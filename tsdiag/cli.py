@@ -1,0 +1,85 @@
+"""The ``tsdiag`` command line: parse options, call the library, render.
+
+Each subcommand lives in ``tsdiag/commands/<name>.py`` as one small function;
+this module only wires them into one Typer app and turns unusable input into
+a one-line error with exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from typer.core import TyperGroup
+
+from tsdiag import __version__
+from tsdiag.errors import InputError
+
+
+def _print_error(message: str) -> None:
+    from tsdiag.report import make_console
+
+    make_console(stderr=True).print(f"[bold red]tsdiag: error:[/] {message}", markup=True, highlight=False)
+
+
+class _Group(TyperGroup):
+    """Turns InputError (and OS errors on files) into one line and exit code 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            _print_error(str(exc))
+            raise typer.Exit(2) from None
+        except OSError as exc:
+            where = exc.filename or "input"
+            _print_error(f"{where}: {exc.strerror or exc}")
+            raise typer.Exit(2) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="tsdiag",
+    help=(
+        "Forensics for small language-model training runs that went wrong.\n\n"
+        "Examples:\n\n"
+        "  tsdiag inspect out/ckpt.pt\n\n"
+        "  tsdiag rules TSD-H4-VOCAB"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tsdiag {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+) -> None:
+    # The app's help text is set on the Typer object above.
+    pass
+
+
+def _register() -> None:
+    from tsdiag.commands import rules
+
+    app.command("rules")(rules.rules)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="tsdiag")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

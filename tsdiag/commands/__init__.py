@@ -1,0 +1,1 @@
+"""One module per ``tsdiag`` subcommand; each keeps its top-level imports light."""

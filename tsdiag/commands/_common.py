@@ -1,0 +1,148 @@
+"""Options every reporting command shares, and the one way results leave a command.
+
+``@report_command`` adds ``--format/--json/--markdown/--output/--fail-on/
+--select/--ignore/--settings`` to a Typer command and hands the function a
+single :class:`OutputOptions`; :func:`emit` renders reports, writes them
+(atomically with ``--output``) and turns findings into the exit code.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import inspect
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Callable, Optional, Sequence
+
+import typer
+
+from tsdiag.errors import InputError
+
+
+class OutputFormat(str, enum.Enum):
+    rich = "rich"
+    json = "json"
+    markdown = "markdown"
+
+
+@dataclass
+class OutputOptions:
+    format: OutputFormat = OutputFormat.rich
+    output: Path | None = None
+    fail_on: str = "error"
+    select: list[str] = field(default_factory=list)
+    ignore: list[str] = field(default_factory=list)
+    settings: Path | None = None
+
+    def thresholds(self):
+        from tsdiag.thresholds import load_thresholds
+
+        return load_thresholds(self.settings)
+
+    @property
+    def interactive(self) -> bool:
+        """Progress bars only for a person watching a terminal, never in JSON pipes or CI logs."""
+        return self.format is OutputFormat.rich and self.output is None and sys.stdout.isatty()
+
+
+_SHARED_OPTIONS = [
+    ("format_", Annotated[OutputFormat, typer.Option("--format", "-f", help="Report format.", rich_help_panel="Output")], OutputFormat.rich),
+    ("json_", Annotated[bool, typer.Option("--json", help="Same as --format json (stable schema 1).", rich_help_panel="Output")], False),
+    ("markdown", Annotated[bool, typer.Option("--markdown", help="Same as --format markdown (fits a CI step summary).", rich_help_panel="Output")], False),
+    ("output", Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the report to this file (atomically) instead of stdout.", rich_help_panel="Output")], None),
+    ("fail_on", Annotated[str, typer.Option("--fail-on", help="Exit 1 when a finding reaches this severity: info, warning, error or never.", rich_help_panel="Findings")], "error"),
+    ("select", Annotated[Optional[list[str]], typer.Option("--select", help="Report only these finding codes; prefixes work (TSD-H4). Repeatable.", rich_help_panel="Findings")], None),
+    ("ignore", Annotated[Optional[list[str]], typer.Option("--ignore", help="Drop these finding codes; prefixes work. Repeatable.", rich_help_panel="Findings")], None),
+    ("settings", Annotated[Optional[Path], typer.Option("--settings", help="pyproject.toml whose [tool.tsdiag.thresholds] override defaults (default: nearest one above the current folder).", rich_help_panel="Findings")], None),
+]
+
+
+def _options_from(kwargs: dict) -> OutputOptions:
+    fmt = kwargs.pop("format_")
+    as_json, as_markdown = kwargs.pop("json_"), kwargs.pop("markdown")
+    if as_json and as_markdown:
+        raise typer.BadParameter("use only one of --json and --markdown")
+    if as_json:
+        fmt = OutputFormat.json
+    elif as_markdown:
+        fmt = OutputFormat.markdown
+    fail_on = kwargs.pop("fail_on").strip().lower()
+    if fail_on not in ("info", "warning", "error", "never"):
+        raise typer.BadParameter(f"--fail-on must be info, warning, error or never, not {fail_on!r}")
+    return OutputOptions(
+        format=fmt,
+        output=kwargs.pop("output"),
+        fail_on=fail_on,
+        select=kwargs.pop("select") or [],
+        ignore=kwargs.pop("ignore") or [],
+        settings=kwargs.pop("settings"),
+    )
+
+
+def report_command(fn: Callable) -> Callable:
+    """Give ``fn(..., out: OutputOptions)`` the shared output/finding options."""
+    signature = inspect.signature(fn)
+    own = [p for p in signature.parameters.values() if p.name != "out"]
+    shared = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        for name, annotation, default in _SHARED_OPTIONS
+    ]
+
+    @functools.wraps(fn)
+    def wrapper(**kwargs):
+        return fn(**kwargs, out=_options_from(kwargs))
+
+    wrapper.__signature__ = signature.replace(parameters=own + shared)
+    annotations = {k: v for k, v in getattr(fn, "__annotations__", {}).items() if k != "out"}
+    annotations.update({name: annotation for name, annotation, _ in _SHARED_OPTIONS})
+    wrapper.__annotations__ = annotations
+    return wrapper
+
+
+def emit(reports: Sequence, out: OutputOptions) -> None:
+    """Render ``reports``, write them, and exit with the findings' exit code.
+
+    Findings are filtered by ``--select/--ignore`` before rendering so that
+    the report, the JSON and the exit code always agree.
+    """
+    from tsdiag.findings import Severity, exit_code, select_findings
+    from tsdiag.report import make_console, render_json, render_markdown, render_rich
+
+    for report in reports:
+        report.findings = select_findings(report.findings, out.select, out.ignore)
+
+    if out.format is OutputFormat.json:
+        text = render_json(reports)
+    elif out.format is OutputFormat.markdown:
+        text = render_markdown(reports)
+    else:
+        text = None
+
+    if out.output is not None:
+        from tsdiag.fileio import atomic_path
+
+        with atomic_path(out.output) as tmp:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                if text is None:
+                    render_rich(reports, make_console(fh, plain=True))
+                else:
+                    fh.write(text)
+    elif text is None:
+        render_rich(reports, make_console())
+    else:
+        sys.stdout.write(text)
+
+    fail_on = None if out.fail_on == "never" else Severity.parse(out.fail_on)
+    code = exit_code([f for r in reports for f in r.findings], fail_on)
+    if code:
+        raise typer.Exit(code)
+
+
+def existing_paths(paths: Sequence[Path]) -> list[Path]:
+    """Fail early, with the standard one-line message, on a path that does not exist."""
+    for path in paths:
+        if not path.exists():
+            raise InputError(path, "no such file or directory")
+    return list(paths)

@@ -1,0 +1,222 @@
+"""Findings work like linter diagnostics.
+
+A :class:`Rule` is declared once (stable code, default severity, one-line
+summary, why it matters, how to fix) and documented in ``docs/findings.md``.
+Rule functions elsewhere in the package look at facts and create
+:class:`Finding` objects from a rule; a finding cannot be created without
+evidence, so "no finding without evidence" is enforced by construction.
+
+Codes follow ``TSD-<group>-<NAME>`` where the group is the hypothesis the
+finding speaks to (``H1`` data, ``H2`` stopped early, ``H3`` hyperparameters,
+``H4`` vocabulary, ``H5`` wrong checkpoint, ``W`` weighted loss) or a
+technical group (``CKPT``, ``DATA``, ``TOK``, ``RUN``, ``LOG``).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+
+class Severity(enum.IntEnum):
+    """Ordered so that ``severity >= fail_on`` decides the exit code."""
+
+    INFO = 10
+    WARNING = 20
+    ERROR = 30
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> "Severity":
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            raise ValueError(f"unknown severity {text!r} (use info, warning or error)") from None
+
+
+HYPOTHESES = {
+    "H1": "wrong or broken data",
+    "H2": "stopped too early",
+    "H3": "wrong hyperparameters",
+    "H4": "vocabulary too large",
+    "H5": "wrong checkpoint",
+    "W": "the article-weighted loss harms",
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A documented check. ``hypothesis`` links it to the decision matrix."""
+
+    code: str
+    summary: str
+    severity: Severity
+    why: str
+    fix: str
+    hypothesis: str | None = None
+
+    def finding(
+        self,
+        message: str,
+        evidence: Sequence["Evidence"],
+        *,
+        severity: Severity | None = None,
+        fix: str | None = None,
+        subject: str = "",
+    ) -> "Finding":
+        """Create a finding of this rule; refuses to do so without evidence."""
+        if not evidence:
+            raise ValueError(f"{self.code}: a finding needs evidence")
+        return Finding(
+            rule=self,
+            message=message,
+            evidence=tuple(evidence),
+            severity=self.severity if severity is None else severity,
+            fix=self.fix if fix is None else fix,
+            subject=subject,
+        )
+
+
+RULES: dict[str, Rule] = {}
+
+# Modules that define rules at import time; ``all_rules`` imports them so that
+# ``tsdiag rules`` and docs/findings.md see every code.
+RULE_MODULES: tuple[str, ...] = (
+)
+
+
+def all_rules() -> dict[str, Rule]:
+    """Every registered rule, sorted by code."""
+    import importlib
+
+    for module in RULE_MODULES:
+        importlib.import_module(module)
+    return dict(sorted(RULES.items()))
+
+
+def define_rule(
+    code: str,
+    summary: str,
+    severity: Severity,
+    *,
+    why: str,
+    fix: str,
+    hypothesis: str | None = None,
+) -> Rule:
+    """Register a rule under a unique, stable code."""
+    if code in RULES:
+        raise ValueError(f"rule code {code} defined twice")
+    if hypothesis is not None and hypothesis not in HYPOTHESES:
+        raise ValueError(f"{code}: unknown hypothesis {hypothesis}")
+    rule = Rule(code, summary, severity, why, fix, hypothesis)
+    RULES[code] = rule
+    return rule
+
+
+def format_value(value: Any) -> str:
+    """Numbers as a person reads them: 4 significant digits, thousands separators."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
+            return f"{value:.3g}"
+        return f"{value:.4g}"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One number (or fact) with its unit and where it came from."""
+
+    name: str
+    value: Any
+    unit: str = ""
+    source: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.name} {format_value(self.value)}"
+        if self.unit:
+            text += f" {self.unit}" if not self.unit.startswith("%") else self.unit
+        if self.source:
+            text += f" ({self.source})"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "value": _json_value(self.value), "unit": self.unit, "source": self.source}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return str(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: Rule
+    message: str
+    evidence: tuple[Evidence, ...]
+    severity: Severity
+    fix: str
+    subject: str = ""
+
+    @property
+    def code(self) -> str:
+        return self.rule.code
+
+    @property
+    def hypothesis(self) -> str | None:
+        return self.rule.hypothesis
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "severity": self.severity.label,
+            "hypothesis": self.hypothesis,
+            "message": self.message,
+            "evidence": [e.to_dict() for e in self.evidence],
+            "fix": self.fix,
+            "subject": self.subject,
+        }
+
+
+def _matches(code: str, patterns: Iterable[str]) -> bool:
+    """Prefix match like ruff: ``TSD-H4`` selects ``TSD-H4-VOCAB``."""
+    return any(code == p or code.startswith(p.rstrip("-") + "-") for p in patterns)
+
+
+def select_findings(
+    findings: Iterable[Finding],
+    select: Sequence[str] = (),
+    ignore: Sequence[str] = (),
+) -> list[Finding]:
+    """Keep findings whose code matches ``select`` (all when empty) and not ``ignore``."""
+    kept = []
+    for f in findings:
+        if select and not _matches(f.code, select):
+            continue
+        if ignore and _matches(f.code, ignore):
+            continue
+        kept.append(f)
+    return kept
+
+
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Most severe first, then by code, so reports read top-down by importance."""
+    return sorted(findings, key=lambda f: (-int(f.severity), f.code, f.subject))
+
+
+def exit_code(findings: Iterable[Finding], fail_on: Severity | None) -> int:
+    """0 when nothing reaches ``fail_on`` (``None`` = never fail), else 1."""
+    if fail_on is None:
+        return 0
+    return 1 if any(f.severity >= fail_on for f in findings) else 0

@@ -1,0 +1,65 @@
+"""Published and measured reference figures, each with its source.
+
+Rules compare a user's numbers against these; reports quote the source next
+to the number so a reader can check it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ReferenceFigure:
+    value: float
+    unit: str
+    source: str
+
+
+@dataclass(frozen=True)
+class PublishedModel:
+    """One row of llama2.c's README table of TinyStories models."""
+
+    name: str
+    dim: int
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    max_seq_len: int
+    vocab_size: int
+    val_loss: float
+
+
+LLAMA2C_SOURCE = "karpathy/llama2.c README, models table (TinyStories)"
+
+# llama2.c's published TinyStories models: even the 15M model with the 32K
+# Llama 2 vocabulary reaches val loss 1.072 and writes fluent stories, which is
+# why a large vocabulary is a contributing factor, not a cause.
+LLAMA2C_MODELS = (
+    PublishedModel("stories260K", 64, 5, 8, 4, 512, 512, 1.297),
+    PublishedModel("stories15M", 288, 6, 6, 6, 256, 32000, 1.072),
+    PublishedModel("stories42M", 512, 8, 8, 8, 1024, 32000, 0.847),
+    PublishedModel("stories110M", 768, 12, 12, 12, 1024, 32000, 0.760),
+)
+
+# Word-level article rate ("a", "an", "the" among lower-cased,
+# punctuation-stripped, whitespace-split words) of real TinyStories text,
+# measured on the excerpts in shared/data (see its PROVENANCE.md, 2026-11-23).
+TINYSTORIES_ARTICLE_WORD_RATE = ReferenceFigure(
+    value=0.0951,
+    unit="share of words",
+    source="252 real TinyStories stories (37,720 words), measured 2026-11-23",
+)
+TINYSTORIES_ARTICLE_WORD_RATE_P5_512 = ReferenceFigure(
+    value=0.0645,
+    unit="share of words, 5th percentile over 512-word windows",
+    source="252 real TinyStories stories (37,720 words), measured 2026-11-23",
+)
+
+# The TinyStories paper trains its models with the GPT-Neo tokenizer cut to
+# the 10K most frequent tokens.
+TINYSTORIES_TOPK_VOCAB = ReferenceFigure(
+    value=10_000,
+    unit="tokens",
+    source="Eldan & Li 2023, TinyStories (top-10K GPT-Neo tokens)",
+)

@@ -1,0 +1,176 @@
+"""Every number a rule compares against, in one place.
+
+Rules never contain magic numbers: they read them from a :class:`Thresholds`
+instance.  Defaults below carry their unit and the reason for the value; a
+project can override any of them in its ``pyproject.toml``::
+
+    [tool.tsdiag.thresholds]
+    val_loss_high = 2.5
+    lr_max = 2e-3
+
+Unknown keys are an error (a typo must not silently keep the default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tsdiag.errors import InputError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+
+def _t(default: Any, unit: str, why: str) -> Any:
+    return field(default=default, metadata={"unit": unit, "why": why})
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    # --- H2: stopped too early -------------------------------------------
+    val_loss_high: float = _t(
+        2.0, "nats/token",
+        "TinyStories models above ~2.0 val loss still write broken English "
+        "(llama2.c's smallest published model reaches 1.297 with a 512 vocab).")
+    early_stop_fraction: float = _t(
+        0.9, "fraction of max_iters",
+        "a checkpoint saved before this share of the planned steps is an unfinished run.")
+    still_improving_per_1k: float = _t(
+        0.02, "nats per 1k steps",
+        "a loss still falling faster than this over the last window of a log means more steps would help.")
+    log_tail_fraction: float = _t(
+        0.2, "fraction of logged steps",
+        "the window at the end of a curve used to measure whether it is still falling.")
+
+    # --- H3: hyperparameters ----------------------------------------------
+    lr_max: float = _t(
+        1e-3, "learning rate",
+        "above 1e-3 small decoders on TinyStories tend to diverge or plateau (llama2.c uses 5e-4).")
+    min_lr_ratio: float = _t(
+        0.1, "min_lr / learning_rate",
+        "the Chinchilla/llama2.c convention decays to a tenth of the peak.")
+    min_lr_ratio_tolerance: float = _t(
+        0.25, "relative",
+        "how far min_lr/lr may stray from the convention before it is flagged.")
+    decay_iters_tolerance: float = _t(
+        0.02, "relative",
+        "lr_decay_iters may differ from max_iters by this share before the schedule counts as mismatched.")
+    loss_spike_factor: float = _t(
+        1.5, "x running minimum",
+        "a logged loss this many times above the best loss so far is a spike (divergence if it stays).")
+
+    # --- H4: vocabulary -------------------------------------------------------
+    vocab_reference: int = _t(
+        10_000, "tokens",
+        "a top-~10K vocabulary covers TinyStories (the paper's GPT-Neo top-10K).")
+    vocab_large_factor: float = _t(
+        2.0, "x vocab_reference",
+        "a vocabulary this many times the reference is flagged as large (a contributing factor, not a cause).")
+    coverage_sufficient: float = _t(
+        0.99, "share of tokens",
+        "if the top vocab_reference ids cover this share of the data, a smaller vocabulary loses almost nothing.")
+
+    # --- H5: wrong checkpoint / weights ---------------------------------------
+    init_std_tolerance: float = _t(
+        0.05, "relative",
+        "a weight matrix whose std is within this of its init std (and whose other statistics match) has not moved.")
+    init_matrix_fraction: float = _t(
+        0.9, "share of matrices",
+        "when at least this share of weight matrices look like init, the checkpoint is called untrained.")
+    frozen_row_fraction: float = _t(
+        0.05, "share of embedding rows",
+        "embedding rows that never moved from init belong to tokens never seen; above this share it is worth a warning.")
+    stale_val_loss_margin: float = _t(
+        0.01, "nats/token",
+        "a checkpoint this much worse than the best one in the same folder is flagged as not the best.")
+    initial_loss_tolerance: float = _t(
+        0.1, "relative",
+        "a first logged loss within this of ln(vocab) means training started from fresh weights.")
+
+    # --- H1: data --------------------------------------------------------------
+    article_rate_low_ratio: float = _t(
+        0.5, "x reference rate",
+        "packed sequences with under half the reference article rate mean the data lost its articles.")
+    article_rate_warn_ratio: float = _t(
+        0.75, "x reference rate",
+        "below three quarters of the reference article rate the data is suspicious.")
+    zero_article_share: float = _t(
+        0.05, "share of sequences",
+        "real TinyStories windows of 512 tokens almost always hold an article; more empty ones point at broken data.")
+    zero_run_min: int = _t(
+        64, "tokens",
+        "a run of id 0 at least this long is zero-filled (pre-allocated, never written) data.")
+    repeat_run_min: int = _t(
+        256, "tokens",
+        "a run of one id at least this long is a repeated region, not text.")
+    duplicate_sequence_share: float = _t(
+        0.01, "share of sequences",
+        "exact duplicate windows above this share mean data was written twice or the cache is stale.")
+    naive_article_overcount: float = _t(
+        1.3, "x word-level count",
+        "when the naive per-id article count exceeds the word-level count by this factor, naive numbers mislead.")
+
+    # --- W: article-weighted loss -------------------------------------------------
+    weighted_ratio_low: float = _t(
+        0.5, "article loss / other loss",
+        "the origin project's weighted run fell to 0.34x: the model fits articles at the cost of everything else.")
+    other_loss_margin: float = _t(
+        0.05, "nats/token",
+        "a weighted run whose other-token loss is this much above the matched standard run's is worse.")
+
+    @classmethod
+    def fields_doc(cls) -> list[tuple[str, Any, str, str]]:
+        """(name, default, unit, why) for every threshold, for docs and ``--help``."""
+        return [(f.name, f.default, f.metadata["unit"], f.metadata["why"]) for f in dataclasses.fields(cls)]
+
+    def override(self, values: dict[str, Any], source: str = "overrides") -> "Thresholds":
+        """A copy with ``values`` applied; unknown names or wrong types are an :class:`InputError`."""
+        known = {f.name: f for f in dataclasses.fields(self)}
+        changes: dict[str, Any] = {}
+        for name, value in values.items():
+            if name not in known:
+                raise InputError(source, f"unknown threshold {name!r} (known: {', '.join(sorted(known))})")
+            expected = type(known[name].default)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InputError(source, f"threshold {name!r} must be a number, got {value!r}")
+            changes[name] = expected(value)
+        return dataclasses.replace(self, **changes)
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest ``pyproject.toml`` at or above ``start``."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_thresholds(pyproject: Path | None = None, *, search_from: Path | None = None) -> Thresholds:
+    """Defaults, overridden by ``[tool.tsdiag.thresholds]`` of ``pyproject``.
+
+    With no explicit file, the nearest ``pyproject.toml`` above ``search_from``
+    (default: the current directory) is used if it has a ``[tool.tsdiag]`` table.
+    """
+    if pyproject is None:
+        pyproject = find_pyproject(search_from or Path.cwd())
+        if pyproject is None:
+            return Thresholds()
+    try:
+        with open(pyproject, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise InputError(pyproject, "settings file not found") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(pyproject, f"cannot read settings: {exc}") from None
+    table = data.get("tool", {}).get("tsdiag", {}).get("thresholds", {})
+    if not isinstance(table, dict):
+        raise InputError(pyproject, "[tool.tsdiag.thresholds] must be a table")
+    return Thresholds().override(table, source=f"{pyproject} [tool.tsdiag.thresholds]")
