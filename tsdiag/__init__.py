@@ -14,6 +14,8 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it (resolved on first access)
 _LAZY_API = {
+    "parse_log": "tsdiag.logs",
+    "analyze_curve": "tsdiag.logs",
 }
 
 

@@ -19,7 +19,11 @@ from tsdiag.errors import InputError
 def _print_error(message: str) -> None:
     from tsdiag.report import make_console
 
-    make_console(stderr=True).print(f"[bold red]tsdiag: error:[/] {message}", markup=True, highlight=False)
+    from rich.markup import escape
+
+    # soft_wrap: one line however long (CI greps it); escape: "[tool.tsdiag]" in a message is text, not markup
+    make_console(stderr=True).print(f"[bold red]tsdiag: error:[/] {escape(message)}", markup=True, highlight=False,
+                                    soft_wrap=True)
 
 
 class _Group(TyperGroup):
@@ -71,6 +75,8 @@ def _register() -> None:
     from tsdiag.commands import rules
 
     app.command("rules")(rules.rules)
+    from tsdiag.commands import logs
+    app.command("logs")(logs.logs)
 
 
 _register()

@@ -124,6 +124,17 @@ class Thresholds:
         0.05, "nats/token",
         "a weighted run whose other-token loss is this much above the matched standard run's is worse.")
 
+    # --- logs: reading loss curves ------------------------------------------------
+    log_tail_min_points: int = _t(
+        3, "logged points",
+        "the end-of-curve window holds at least this many points; shorter curves get no trend verdict.")
+    slope_t_min: float = _t(
+        2.0, "slope / standard error",
+        "a falling tail counts as still improving only when its slope stands this far out of batch-to-batch noise.")
+    spike_warmup_fraction: float = _t(
+        0.1, "fraction of logged steps",
+        "spikes are looked for only after this opening share of the curve, where the loss is still plunging.")
+
     @classmethod
     def fields_doc(cls) -> list[tuple[str, Any, str, str]]:
         """(name, default, unit, why) for every threshold, for docs and ``--help``."""

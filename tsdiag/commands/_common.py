@@ -12,6 +12,7 @@ import enum
 import functools
 import inspect
 import sys
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Callable, Optional, Sequence
@@ -55,7 +56,7 @@ _SHARED_OPTIONS = [
     ("fail_on", Annotated[str, typer.Option("--fail-on", help="Exit 1 when a finding reaches this severity: info, warning, error or never.", rich_help_panel="Findings")], "error"),
     ("select", Annotated[Optional[list[str]], typer.Option("--select", help="Report only these finding codes; prefixes work (TSD-H4). Repeatable.", rich_help_panel="Findings")], None),
     ("ignore", Annotated[Optional[list[str]], typer.Option("--ignore", help="Drop these finding codes; prefixes work. Repeatable.", rich_help_panel="Findings")], None),
-    ("settings", Annotated[Optional[Path], typer.Option("--settings", help="pyproject.toml whose [tool.tsdiag.thresholds] override defaults (default: nearest one above the current folder).", rich_help_panel="Findings")], None),
+    ("settings", Annotated[Optional[Path], typer.Option("--settings", help="pyproject.toml whose \\[tool.tsdiag.thresholds] override defaults (default: nearest one above the current folder).", rich_help_panel="Findings")], None),
 ]
 
 
@@ -83,8 +84,12 @@ def _options_from(kwargs: dict) -> OutputOptions:
 
 def report_command(fn: Callable) -> Callable:
     """Give ``fn(..., out: OutputOptions)`` the shared output/finding options."""
+    # Resolve string annotations (modules using ``from __future__ import
+    # annotations``) in fn's own namespace, so Typer sees real Annotated types.
+    hints = typing.get_type_hints(fn, include_extras=True)
     signature = inspect.signature(fn)
-    own = [p for p in signature.parameters.values() if p.name != "out"]
+    own = [p.replace(annotation=hints.get(p.name, p.annotation))
+           for p in signature.parameters.values() if p.name != "out"]
     shared = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
         for name, annotation, default in _SHARED_OPTIONS
@@ -92,10 +97,11 @@ def report_command(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(**kwargs):
-        return fn(**kwargs, out=_options_from(kwargs))
+        out = _options_from(kwargs)  # pops the shared options: build it before unpacking kwargs
+        return fn(**kwargs, out=out)
 
     wrapper.__signature__ = signature.replace(parameters=own + shared)
-    annotations = {k: v for k, v in getattr(fn, "__annotations__", {}).items() if k != "out"}
+    annotations = {k: v for k, v in hints.items() if k != "out"}
     annotations.update({name: annotation for name, annotation, _ in _SHARED_OPTIONS})
     wrapper.__annotations__ = annotations
     return wrapper

@@ -1,0 +1,368 @@
+"""Loss curves as logged, and the facts measured on them.
+
+:class:`LossCurve` is what a log parser returns: every logged quantity as a
+:class:`Series` of (step, value) points in log order, plus the run settings
+the log itself states (vocabulary size, planned steps).  :func:`measure_curve`
+turns a curve into :class:`CurveFacts`: plain numbers that rules judge and
+reports show.  Nothing here reads files or decides what is wrong.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tsdiag.thresholds import Thresholds
+
+
+class Series:
+    """(step, value) points of one logged quantity, array-backed to stay small on long logs."""
+
+    __slots__ = ("steps", "values")
+
+    def __init__(self) -> None:
+        self.steps = array("d")
+        self.values = array("d")
+
+    def add(self, step: float, value: float) -> None:
+        self.steps.append(step)
+        self.values.append(value)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Copies as float64 arrays (copies, so the series can still grow)."""
+        return np.frombuffer(self.steps, dtype=np.float64).copy(), np.frombuffer(self.values, dtype=np.float64).copy()
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A run setting the log states, with where it says so."""
+
+    value: int | float
+    source: str
+
+
+@dataclass
+class LossCurve:
+    """Everything a training log says about the loss, as logged."""
+
+    path: str
+    format: str
+    train: Series = field(default_factory=Series)
+    val: Series = field(default_factory=Series)
+    #: train loss estimated at evaluation time (``step N: train loss …``)
+    eval_train: Series = field(default_factory=Series)
+    lr: Series = field(default_factory=Series)
+    article_loss: Series = field(default_factory=Series)
+    other_loss: Series = field(default_factory=Series)
+    ratio: Series = field(default_factory=Series)
+    #: non-blank lines (text logs), rows (CSV/JSONL) or log_history entries
+    total_lines: int = 0
+    #: of those, how many matched nothing this format understands
+    skipped_lines: int = 0
+    #: "vocab_size" and "planned_steps" when the log states them
+    settings: dict[str, Recorded] = field(default_factory=dict)
+
+    @property
+    def has_losses(self) -> bool:
+        return bool(len(self.train) or len(self.val) or len(self.eval_train))
+
+
+# ------------------------------------------------------------------- facts
+
+@dataclass(frozen=True)
+class Point:
+    step: int | float
+    value: float
+
+
+@dataclass(frozen=True)
+class SeriesSummary:
+    points: int
+    first: Point
+    last: Point
+    min: Point | None  # None when no value is finite
+
+
+@dataclass(frozen=True)
+class TailFacts:
+    """Least-squares fit over the last window of the curve."""
+
+    start_step: int | float
+    end_step: int | float
+    points: int
+    slope_per_1k: float  # nats per 1,000 steps; negative = still falling
+    slope_stderr_per_1k: float | None  # None with exactly two distinct points
+    median: float
+
+
+@dataclass(frozen=True)
+class SpikeEvent:
+    start_step: int | float
+    end_step: int | float
+    points: int
+    peak_loss: float
+    running_min: float  # the best loss seen before the spike
+
+
+@dataclass(frozen=True)
+class LrFacts:
+    points: int
+    first: Point
+    peak: Point
+    final: Point
+    final_over_peak: float
+    #: step at which the peak is first reached when the log shows the lr rising;
+    #: 0 when the lr logged at step 0 is already the peak; None when the log
+    #: cannot tell (it starts after step 0 at the peak, or the lr still rises at its end)
+    warmup_steps: int | float | None
+    constant: bool
+    decays_to_min_lr_ratio: bool
+
+
+@dataclass(frozen=True)
+class ArticleFacts:
+    ratio: SeriesSummary
+    ratio_source: str  # "logged" or "article_loss / other_loss"
+    article_loss: SeriesSummary | None
+    other_loss: SeriesSummary | None
+
+
+@dataclass(frozen=True)
+class VocabFacts:
+    size: int
+    source: str
+    ln_vocab: float
+    first_loss_over_ln_vocab: float
+    starts_fresh: bool  # first loss within initial_loss_tolerance of ln(vocab)
+    ends_at_chance: bool  # the end of the curve is still at (or above) that level
+
+
+@dataclass(frozen=True)
+class CurveFacts:
+    path: str
+    format: str
+    curve: str  # which series the loss facts describe: train, eval_train or val
+    points: int
+    first: Point
+    last: Point
+    min: Point | None
+    segments: int  # >1 when the step counter went backwards (several runs in one log)
+    tail: TailFacts | None  # over the finite values; None when too few points to judge a trend
+    still_improving: bool | None
+    nonfinite_points: int
+    first_nonfinite: Point | None
+    spike_points: int
+    spikes: tuple[SpikeEvent, ...]
+    diverged: bool | None
+    val: SeriesSummary | None
+    eval_train: SeriesSummary | None
+    lr: LrFacts | None
+    articles: ArticleFacts | None
+    vocab: VocabFacts | None
+    planned_steps: Recorded | None
+    total_lines: int
+    skipped_lines: int
+
+    @property
+    def ends_finite(self) -> bool:
+        return math.isfinite(self.last.value)
+
+    @property
+    def end_loss(self) -> float:
+        """Where the curve ends: the tail median (robust to batch noise) unless the curve ends non-finite."""
+        return self.tail.median if self.tail is not None and self.ends_finite else self.last.value
+
+
+def _step(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def _point(steps: np.ndarray, values: np.ndarray, i: int) -> Point:
+    return Point(_step(steps[i]), float(values[i]))
+
+
+def _last_segment(steps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """The points after the last time the step counter went backwards, and how many runs there were."""
+    back = np.flatnonzero(np.diff(steps) < 0)
+    start = int(back[-1]) + 1 if len(back) else 0
+    return steps[start:], values[start:], len(back) + 1
+
+
+def _summary(series: Series) -> SeriesSummary | None:
+    return _summarize(*series.arrays()) if len(series) else None
+
+
+def _summarize(steps: np.ndarray, values: np.ndarray) -> SeriesSummary:
+    steps, values, _ = _last_segment(steps, values)
+    finite = np.isfinite(values)
+    best = Point(_step(steps[finite][np.argmin(values[finite])]), float(values[finite].min())) if finite.any() else None
+    return SeriesSummary(len(values), _point(steps, values, 0), _point(steps, values, -1), best)
+
+
+def _tail(steps: np.ndarray, values: np.ndarray, t: Thresholds) -> TailFacts | None:
+    finite = np.isfinite(values)
+    steps, values = steps[finite], values[finite]
+    if len(values) < t.log_tail_min_points:
+        return None
+    cut = steps[-1] - t.log_tail_fraction * (steps[-1] - steps[0])
+    start = min(int(np.searchsorted(steps, cut, side="left")), len(values) - t.log_tail_min_points)
+    x, y = steps[start:] / 1000.0, values[start:]
+    dx = x - x.mean()
+    sxx = float(dx @ dx)
+    if sxx == 0.0:
+        return None
+    slope = float(dx @ (y - y.mean())) / sxx
+    stderr = None
+    if len(x) > 2:
+        residual = y - y.mean() - slope * dx
+        stderr = math.sqrt(float(residual @ residual) / (len(x) - 2) / sxx)
+    return TailFacts(_step(steps[start]), _step(steps[-1]), len(y), slope, stderr, float(np.median(y)))
+
+
+def _still_improving(tail: TailFacts | None, t: Thresholds) -> bool | None:
+    if tail is None:
+        return None
+    falling = tail.slope_per_1k < -t.still_improving_per_1k
+    if tail.slope_stderr_per_1k is None or tail.slope_stderr_per_1k == 0.0:
+        return falling
+    return falling and -tail.slope_per_1k / tail.slope_stderr_per_1k >= t.slope_t_min
+
+
+def _spikes(steps: np.ndarray, values: np.ndarray, t: Thresholds) -> tuple[int, tuple[SpikeEvent, ...]]:
+    """Points above ``loss_spike_factor`` x the best loss so far, after the opening share of steps."""
+    clean = np.where(np.isfinite(values), values, np.inf)
+    running_min = np.minimum.accumulate(clean)
+    warm = steps >= steps[0] + t.spike_warmup_fraction * (steps[-1] - steps[0])
+    spike = warm & np.isfinite(values) & (values > t.loss_spike_factor * running_min)
+    index = np.flatnonzero(spike)
+    if not len(index):
+        return 0, ()
+    breaks = np.flatnonzero(np.diff(index) > 1)
+    starts = np.concatenate(([0], breaks + 1))
+    ends = np.concatenate((breaks, [len(index) - 1]))
+    events = []
+    for s, e in zip(starts, ends):
+        run = index[s:e + 1]
+        events.append(SpikeEvent(
+            _step(steps[run[0]]), _step(steps[run[-1]]), len(run),
+            float(values[run].max()), float(running_min[run[0] - 1]) if run[0] else float(running_min[0]),
+        ))
+    return len(index), tuple(events)
+
+
+def _lr(series: Series, t: Thresholds) -> LrFacts | None:
+    if not len(series):
+        return None
+    steps, values, _ = _last_segment(*series.arrays())
+    finite = np.isfinite(values)
+    steps, values = steps[finite], values[finite]
+    if not len(values):
+        return None
+    peak_i = int(np.argmax(values))
+    first, peak, final = _point(steps, values, 0), _point(steps, values, peak_i), _point(steps, values, -1)
+    if first.value < peak.value:
+        warmup = peak.step if peak_i < len(values) - 1 else None  # still rising at the end: not over yet
+    elif first.step == 0:
+        warmup = 0
+    else:
+        warmup = None
+    ratio = final.value / peak.value if peak.value > 0 else float("nan")
+    to_min = abs(ratio - t.min_lr_ratio) <= t.min_lr_ratio_tolerance * t.min_lr_ratio
+    constant = len(values) > 1 and float(values.min()) == float(values.max())
+    return LrFacts(len(values), first, peak, final, ratio, warmup, constant, bool(to_min))
+
+
+def _articles(curve: LossCurve) -> ArticleFacts | None:
+    article, other = _summary(curve.article_loss), _summary(curve.other_loss)
+    if len(curve.ratio):
+        return ArticleFacts(_summary(curve.ratio), "logged", article, other)
+    if article is None or other is None or curve.article_loss.steps != curve.other_loss.steps:
+        return None
+    steps, a = curve.article_loss.arrays()
+    _, o = curve.other_loss.arrays()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = _summarize(steps, a / o)
+    return ArticleFacts(ratio, "article_loss / other_loss", article, other)
+
+
+def _vocab(curve: LossCurve, first: Point, end_loss: float, vocab_size: int | None, t: Thresholds) -> VocabFacts | None:
+    if vocab_size is not None:
+        size, source = int(vocab_size), "--vocab-size / vocab_size argument"
+    elif "vocab_size" in curve.settings:
+        size, source = int(curve.settings["vocab_size"].value), curve.settings["vocab_size"].source
+    else:
+        return None
+    if size < 2:
+        return None
+    ln_vocab = math.log(size)
+    fresh = abs(first.value - ln_vocab) <= t.initial_loss_tolerance * ln_vocab
+    at_chance = end_loss >= (1.0 - t.initial_loss_tolerance) * ln_vocab
+    return VocabFacts(size, source, ln_vocab, first.value / ln_vocab, bool(fresh), bool(at_chance))
+
+
+def _loss_series(curve: LossCurve) -> tuple[str, Series]:
+    """The per-step train loss when logged; else the evaluation-time train loss; else val loss.
+
+    A series with a single point loses to one with a trend, whatever its kind.
+    """
+    candidates = (("train", curve.train), ("eval_train", curve.eval_train), ("val", curve.val))
+    for least in (2, 1):
+        for name, series in candidates:
+            if len(series) >= least:
+                return name, series
+    raise ValueError(f"{curve.path}: the curve holds no loss values")
+
+
+def measure_curve(curve: LossCurve, thresholds: Thresholds | None = None, vocab_size: int | None = None) -> CurveFacts:
+    """Facts about ``curve``; ``vocab_size`` overrides a size the log states."""
+    t = thresholds or Thresholds()
+    name, series = _loss_series(curve)
+    steps, values, segments = _last_segment(*series.arrays())
+    finite = np.isfinite(values)
+    best = None
+    if finite.any():
+        i = int(np.argmin(np.where(finite, values, np.inf)))
+        best = _point(steps, values, i)
+    first, last = _point(steps, values, 0), _point(steps, values, -1)
+    tail = _tail(steps, values, t)
+    spike_points, spikes = _spikes(steps, values, t) if len(values) >= t.log_tail_min_points else (0, ())
+    nonfinite = np.flatnonzero(~finite)
+    ends_finite = math.isfinite(last.value)
+    end = tail.median if tail is not None and ends_finite else last.value
+    if not ends_finite:
+        diverged: bool | None = True
+    elif tail is None or best is None:
+        diverged = None
+    else:
+        diverged = bool(end > t.loss_spike_factor * best.value)
+    return CurveFacts(
+        path=curve.path,
+        format=curve.format,
+        curve=name,
+        points=len(values),
+        first=first,
+        last=last,
+        min=best,
+        segments=segments,
+        tail=tail,
+        still_improving=_still_improving(tail, t) if ends_finite else False,
+        nonfinite_points=len(nonfinite),
+        first_nonfinite=_point(steps, values, int(nonfinite[0])) if len(nonfinite) else None,
+        spike_points=spike_points,
+        spikes=spikes,
+        diverged=diverged,
+        val=_summary(curve.val),
+        eval_train=_summary(curve.eval_train),
+        lr=_lr(curve.lr, t),
+        articles=_articles(curve),
+        vocab=_vocab(curve, first, end, vocab_size, t),
+        planned_steps=curve.settings.get("planned_steps"),
+        total_lines=curve.total_lines,
+        skipped_lines=curve.skipped_lines,
+    )

@@ -1,0 +1,48 @@
+"""karpathy/nanoGPT ``train.py`` output.
+
+Every ``log_interval`` steps it prints ``iter 100: loss 2.1234, time 80.00ms,
+mfu 40.00%``; every ``eval_interval`` steps ``step 2000: train loss 1.2000,
+val loss 1.3000``.  nanoGPT does not print its learning rate.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Sequence
+
+from tsdiag.logs.facts import LossCurve
+from tsdiag.logs.interface import EVAL_LINE, FLOAT, TextLogFormat, first_match
+
+_STEP_LINE = rf"iter (\d+): loss ({FLOAT})"
+_LINE = re.compile(rf"^[ \t]*(?:{_STEP_LINE}|{EVAL_LINE})", re.MULTILINE)
+_SNIFF_STEP = re.compile(rf"[ \t]*{_STEP_LINE}")
+_SNIFF_EVAL = re.compile(rf"[ \t]*{EVAL_LINE}")
+
+
+class NanoGPTFormat(TextLogFormat):
+    name = "nanogpt"
+    description = "nanoGPT train.py output"
+
+    def sniff(self, path: Path, head_lines: Sequence[str]) -> float:
+        if first_match(_SNIFF_STEP, head_lines):
+            return 1.0
+        # the eval line alone is shared with llama2.c
+        return 0.5 if first_match(_SNIFF_EVAL, head_lines) else 0.0
+
+    def consume(self, block: str, curve: LossCurve) -> int:
+        # bound appends: this loop runs once per logged step
+        train_steps, train_losses = curve.train.steps.append, curve.train.values.append
+        eval_train, val = curve.eval_train.add, curve.val.add
+        matched = 0
+        for match in _LINE.finditer(block):
+            step, loss, eval_step, train_loss, val_loss = match.groups()
+            if step is not None:
+                train_steps(float(step))
+                train_losses(float(loss))
+            else:
+                at = float(eval_step)
+                eval_train(at, float(train_loss))
+                val(at, float(val_loss))
+            matched += 1
+        return matched

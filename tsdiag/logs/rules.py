@@ -1,0 +1,407 @@
+"""What a loss curve says about the run: rules over :class:`CurveFacts`.
+
+Each function looks at facts only (never at files) and returns findings with
+the numbers they rest on.  Where the facts cannot tell (too few points, no
+vocabulary size, no lr logged) the rule stays silent: "unknown" is a verdict
+the report shows, not a finding.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from tsdiag.findings import Evidence, Finding, Severity, define_rule, format_value
+from tsdiag.logs.facts import CurveFacts
+from tsdiag.thresholds import Thresholds
+
+FRESH_START = define_rule(
+    "TSD-LOG-FRESH-START",
+    "The first logged loss is ln(vocab): the run started from fresh weights",
+    Severity.INFO,
+    why=("A model that has learned nothing spreads its probability evenly over the vocabulary, so its loss is "
+         "ln(vocab). A first loss at that level means training began from random weights: normal for a run from "
+         "scratch, a bug for a run that was meant to resume or fine-tune."),
+    fix=("Nothing to do for a run from scratch. If the run was meant to resume, check that the checkpoint was "
+         "actually loaded (llama2.c/nanoGPT init_from='resume', HF resume_from_checkpoint)."),
+    hypothesis="H5",
+)
+AT_CHANCE = define_rule(
+    "TSD-H5-LOG-AT-CHANCE",
+    "The loss at the end of the log is still ln(vocab): the weights behind it are untrained",
+    Severity.ERROR,
+    why=("At ln(vocab) a model predicts every token as equally likely. A log that ends there comes from weights "
+         "that learned nothing: when the log evaluates a checkpoint, that checkpoint is a fresh or very early one "
+         "(however far the training run itself got); when it is a training log, nothing was learned."),
+    fix=("If this log evaluates a checkpoint, load the newest (or best-val) checkpoint of the run instead and "
+         "check its step. If it is a training log, check the lr (TSD-H3 findings) and the data (tsdiag audit)."),
+    hypothesis="H5",
+)
+STILL_IMPROVING = define_rule(
+    "TSD-H2-LOG-STILL-IMPROVING",
+    "The run stopped while the loss was still falling",
+    Severity.WARNING,
+    why=("A loss that still falls measurably at the end of a run means more steps would still help; small "
+         "TinyStories models write broken English (missing articles included) until the loss gets low enough."),
+    fix="Continue training from the last checkpoint until the loss flattens.",
+    hypothesis="H2",
+)
+UNFINISHED = define_rule(
+    "TSD-H2-LOG-UNFINISHED",
+    "The log ends well before the number of steps the run planned",
+    Severity.WARNING,
+    why=("The run's own settings planned more steps than the log reached: it crashed, was stopped, or this is "
+         "the state of an intermediate checkpoint."),
+    fix="Resume from the last checkpoint and train to the planned number of steps.",
+    hypothesis="H2",
+)
+LOSS_HIGH = define_rule(
+    "TSD-H2-LOG-LOSS-HIGH",
+    "The run ends at a loss where TinyStories models still write broken English",
+    Severity.WARNING,
+    why=("llama2.c's published TinyStories models reach val loss 0.76-1.30 (nats/token); above ~2.0 stories "
+         "stay ungrammatical. A high final loss is what 'stopped too early' looks like, though a bad lr or data "
+         "can also hold it up."),
+    fix="Train longer; if the loss had flattened, check the H3 (lr) and H1 (data) findings for why.",
+    hypothesis="H2",
+)
+NAN = define_rule(
+    "TSD-H3-LOG-NAN",
+    "The log holds NaN or infinite loss values",
+    Severity.ERROR,
+    why="A non-finite loss means the weights blew up (lr too high, fp16 overflow); nothing after it is trained.",
+    fix=("Restart from the last checkpoint before the first non-finite value with a lower lr, gradient clipping "
+         "(grad_clip=1.0) and bf16 or a grad scaler instead of plain fp16."),
+    hypothesis="H3",
+)
+DIVERGED = define_rule(
+    "TSD-H3-LOG-DIVERGED",
+    "The loss ends far above its best value: the run diverged",
+    Severity.ERROR,
+    why="A run whose loss climbs back up and stays there has left the region it was learning in; usually the lr is too high.",
+    fix="Restart from the checkpoint at the best loss with a lower peak lr.",
+    hypothesis="H3",
+)
+SPIKES = define_rule(
+    "TSD-H3-LOG-SPIKES",
+    "The loss spikes far above its best value after the opening steps",
+    Severity.WARNING,
+    why="Spikes after the first steps are the early sign of an lr at the edge of stability (or of bad batches).",
+    fix="Lower the peak lr or add gradient clipping (grad_clip=1.0); look at the data around the spike steps.",
+    hypothesis="H3",
+)
+LR_HIGH = define_rule(
+    "TSD-H3-LOG-LR-HIGH",
+    "The logged learning rate peaks above what small decoders train stably with",
+    Severity.WARNING,
+    why="Small decoders on TinyStories train with lr around 5e-4 (llama2.c); far above 1e-3 they spike, diverge or plateau.",
+    fix="Retrain with a peak lr of at most 1e-3 (llama2.c uses 5e-4), with warmup and decay to lr/10.",
+    hypothesis="H3",
+)
+LR_CONSTANT = define_rule(
+    "TSD-H3-LOG-LR-CONSTANT",
+    "The learning rate never changes: no warmup and no decay",
+    Severity.INFO,
+    why="Without warmup the first steps are unstable; without decay the loss stalls above what the model can reach.",
+    fix=("Warm up, then decay with a cosine to lr/10 at the last step (llama2.c: warmup_iters, "
+         "lr_decay_iters = max_iters, min_lr = lr/10)."),
+    hypothesis="H3",
+)
+RATIO_LOW = define_rule(
+    "TSD-W-LOG-RATIO",
+    "Article loss far below the other-token loss while the other-token loss stays high",
+    Severity.WARNING,
+    why=("An article-weighted loss can make the model fit 'a/an/the' at the expense of every other token: the "
+         "ratio falls well below 1 while the rest of the language stays unlearned, so the stories do not improve."),
+    fix=("Retrain with the standard (unweighted) loss or a much smaller article weight, and compare the two runs "
+         "at the same step (tsdiag compare STANDARD_RUN WEIGHTED_RUN)."),
+    hypothesis="W",
+)
+FEW_POINTS = define_rule(
+    "TSD-LOG-FEW-POINTS",
+    "Too few loss values to judge the trend, spikes or divergence",
+    Severity.INFO,
+    why="A trend needs a window of points at the end of the curve; with fewer the verdicts stay unknown.",
+    fix="Log the loss more often (log_interval, logging_steps) or pass a longer log.",
+)
+RESTARTED = define_rule(
+    "TSD-LOG-RESTARTED",
+    "The step counter went backwards: the log holds several runs",
+    Severity.INFO,
+    why="Appending a new run to an old log file mixes two curves; only the last run is analysed.",
+    fix="Give each run its own log file, or cut the old run out before analysing.",
+)
+
+
+def _name(facts: CurveFacts) -> str:
+    return Path(facts.path).name
+
+
+def _loss_source(facts: CurveFacts, step) -> str:
+    return f"{_name(facts)}: {facts.curve.replace('_', ' ')} loss, step {format_value(step)}"
+
+
+def _end_evidence(facts: CurveFacts) -> Evidence:
+    """Where the curve ends: the tail median when there is a tail and the curve ends finite, else the last value."""
+    if facts.tail is not None and facts.ends_finite:
+        tail = facts.tail
+        return Evidence("loss at the end", tail.median, "nats/token",
+                        f"{_name(facts)}: median of {tail.points} points, steps "
+                        f"{format_value(tail.start_step)}-{format_value(tail.end_step)}")
+    return Evidence("last loss", facts.last.value, "nats/token", _loss_source(facts, facts.last.step))
+
+
+def _vocab_evidence(facts: CurveFacts) -> list[Evidence]:
+    v = facts.vocab
+    return [Evidence("vocab size", v.size, "tokens", v.source),
+            Evidence("ln(vocab)", v.ln_vocab, "nats/token", f"ln({v.size:,})")]
+
+
+def fresh_start(facts: CurveFacts, t: Thresholds) -> list[Finding]:
+    v = facts.vocab
+    if v is None or not v.starts_fresh:
+        return []
+    return [FRESH_START.finding(
+        f"first loss {format_value(facts.first.value)} at step {format_value(facts.first.step)} is within "
+        f"{t.initial_loss_tolerance:.0%} of ln({v.size:,}) = {v.ln_vocab:.3f}: this run started from fresh "
+        f"(untrained) weights",
+        [Evidence("first loss", facts.first.value, "nats/token", _loss_source(facts, facts.first.step)),
+         *_vocab_evidence(facts)],
+        subject=facts.path,
+    )]
+
+
+def at_chance(facts: CurveFacts, t: Thresholds) -> list[Finding]:
+    v = facts.vocab
+    if v is None or not v.ends_at_chance:
+        return []
+    return [AT_CHANCE.finding(
+        f"the loss at step {format_value(facts.last.step)} is still {facts.end_loss:.3f}, at or above "
+        f"{1 - t.initial_loss_tolerance:.0%} of ln({v.size:,}) = {v.ln_vocab:.3f}: the weights behind this log "
+        f"predict no better than chance",
+        [_end_evidence(facts), *_vocab_evidence(facts),
+         Evidence("last step", facts.last.step, "", _loss_source(facts, facts.last.step))],
+        subject=facts.path,
+    )]
+
+
+def still_improving(facts: CurveFacts, t: Thresholds) -> list[Finding]:
+    if not facts.still_improving:
+        return []
+    tail = facts.tail
+    last = format_value(facts.last.step)
+    rate = f"{-tail.slope_per_1k:.3g} nats per 1k steps"
+    evidence = [
+        Evidence("slope at the end", tail.slope_per_1k, "nats per 1k steps",
+                 f"{_name(facts)}: least-squares fit over steps {format_value(tail.start_step)}-"
+                 f"{format_value(tail.end_step)} ({tail.points} points)"),
+        _end_evidence(facts),
+    ]
+    end_loss, state = facts.end_loss, f"the loss was still falling {rate}"
+    if facts.val is not None and facts.val.min is not None:
+        end_loss = facts.val.last.value
+        state = f"val loss {format_value(end_loss)} and still falling {rate}"
+        evidence.append(Evidence("last val loss", facts.val.last.value, "nats/token",
+                                 f"{_name(facts)}: val loss, step {format_value(facts.val.last.step)}"))
+    message = f"the loss was still falling {rate} when the log ends at step {last}"
+    fix = f"Continue training from step {last} (resume its checkpoint): {state}."
+    lr = facts.lr
+    if lr is not None:
+        evidence.append(Evidence("final lr / peak lr", lr.final_over_peak, "",
+                                 f"{_name(facts)}: lr at steps {format_value(lr.peak.step)} and {format_value(lr.final.step)}"))
+        if lr.final_over_peak <= t.min_lr_ratio * (1 + t.min_lr_ratio_tolerance):
+            message += "; the lr schedule had already decayed to its end"
+            fix = (f"Retrain (or resume) with a longer schedule, raising max_iters and lr_decay_iters together: "
+                   f"at step {last} the lr had finished decaying with {state}.")
+        else:
+            message += f"; the lr was still at {lr.final_over_peak:.0%} of its peak (not yet decayed to its end)"
+    severity = Severity.ERROR if end_loss > t.val_loss_high else Severity.WARNING
+    return [STILL_IMPROVING.finding(message, evidence, severity=severity, fix=fix, subject=facts.path)]
+
+
+def unfinished(facts: CurveFacts, t: Thresholds) -> list[Finding]:
+    planned = facts.planned_steps
+    if planned is None or facts.last.step >= t.early_stop_fraction * planned.value:
+        return []
+    last = format_value(facts.last.step)
+    return [UNFINISHED.finding(
+        f"the log ends at step {last} of {planned.value:,} planned ({facts.last.step / planned.value:.0%})",
+        [Evidence("last step", facts.last.step, "", _loss_source(facts, facts.last.step)),
+         Evidence("planned steps", planned.value, "", planned.source)],
+        fix=(f"Resume from the checkpoint at step {last} and train to step {planned.value:,}; if this is the state "
+             f"of an intermediate checkpoint, use the run's final one."),
+        subject=facts.path,
+    )]
+
+
+def loss_high(facts: CurveFacts, t: Thresholds) -> list[Finding]:
+    if facts.val is not None and facts.val.min is not None:
+        value = facts.val.last.value
+        evidence = Evidence("last val loss", value, "nats/token",
+                            f"{_name(facts)}: val loss, step {format_value(facts.val.last.step)}")
+        what = f"val loss {format_value(value)} at step {format_value(facts.val.last.step)}"
+    else:
+        value = facts.end_loss
+        evidence = _end_evidence(facts)
+        what = f"{facts.curve.replace('_', ' ')} loss {format_value(value)} at step {format_value(facts.last.step)}"
+    if not value > t.val_loss_high or facts.diverged or (facts.vocab is not None and facts.vocab.ends_at_chance):
+        return []  # a diverged run or one at chance level has a more precise finding than "train longer"
+    return [LOSS_HIGH.finding(
+        f"the run ends at {what}, above {t.val_loss_high:g} where TinyStories models still write broken English",
+        [evidence, Evidence("threshold val_loss_high", t.val_loss_high, "nats/token", "tsdiag thresholds")],
+        subject=facts.path,
+    )]
+
+
+def nan(facts: CurveFacts, t: Thresholds) -> list[Finding]:
+    if not facts.nonfinite_points:
+        return []
+    first = facts.first_nonfinite
+    return [NAN.finding(
+        f"{facts.nonfinite_points:,} non-finite loss values, the first ({first.value}) at step {format_value(first.step)}",
+        [Evidence("non-finite loss values", facts.nonfinite_points, "points", f"{_name(facts)}: {facts.curve} loss"),
+         Evidence("first non-finite loss", first.value, "", _loss_source(facts, first.step))],
+        fix=(f"Restart from the last checkpoint before step {format_value(first.step)} with a lower lr, gradient "
+             f"clipping (grad_clip=1.0) and bf16 or a grad scaler instead of plain fp16."),
+        subject=facts.path,
+    )]
+
+
+def _lower_lr(facts: CurveFacts, t: Thresholds) -> str:
+    if facts.lr is None:
+        return "a lower peak lr (half the current one)"
+    peak = facts.lr.peak.value
+    return f"peak lr {format_value(min(peak / 2, t.lr_max))} (was {format_value(peak)})"
+
+
+def diverged(facts: CurveFacts, t: Thresholds) -> list[Finding]:
+    if not facts.diverged or facts.min is None or facts.tail is None or not facts.ends_finite:
+        return []  # a non-finite end is TSD-H3-LOG-NAN's to report
+    best = facts.min
+    return [DIVERGED.finding(
+        f"the loss ends at {facts.tail.median:.3f}, {facts.tail.median / best.value:.2f}x its best "
+        f"{best.value:.3f} at step {format_value(best.step)} (threshold {t.loss_spike_factor:g}x)",
+        [_end_evidence(facts),
+         Evidence("best loss", best.value, "nats/token", _loss_source(facts, best.step))],
+        fix=f"Restart from the checkpoint nearest step {format_value(best.step)} with {_lower_lr(facts, t)}.",
+        subject=facts.path,
+    )]
+
+
+def spikes(facts: CurveFacts, t: Thresholds) -> list[Finding]:
+    if not facts.spikes or facts.diverged:
+        return []
+    worst = max(facts.spikes, key=lambda s: s.peak_loss / s.running_min)
+    steps = ", ".join(format_value(s.start_step) for s in facts.spikes[:5])
+    more = f" and {len(facts.spikes) - 5} more" if len(facts.spikes) > 5 else ""
+    return [SPIKES.finding(
+        f"{len(facts.spikes)} loss spike(s) above {t.loss_spike_factor:g}x the best loss so far, at step(s) "
+        f"{steps}{more}; the worst reached {worst.peak_loss:.3f} against a best of {worst.running_min:.3f}",
+        [Evidence("spikes", len(facts.spikes), "events", f"{_name(facts)}: after the first "
+                  f"{t.spike_warmup_fraction:.0%} of steps"),
+         Evidence("worst spike loss", worst.peak_loss, "nats/token", _loss_source(facts, worst.start_step)),
+         Evidence("best loss before it", worst.running_min, "nats/token", f"{_name(facts)}: running minimum")],
+        fix=(f"Lower the lr ({_lower_lr(facts, t)}) or add gradient clipping (grad_clip=1.0); look at the batches "
+             f"around step {format_value(worst.start_step)}."),
+        subject=facts.path,
+    )]
+
+
+def lr_high(facts: CurveFacts, t: Thresholds) -> list[Finding]:
+    lr = facts.lr
+    if lr is None or not lr.peak.value > t.lr_max:
+        return []
+    message = f"peak lr {format_value(lr.peak.value)} at step {format_value(lr.peak.step)} is above {format_value(t.lr_max)}"
+    evidence = [Evidence("peak lr", lr.peak.value, "", f"{_name(facts)}: lr, step {format_value(lr.peak.step)}"),
+                Evidence("threshold lr_max", t.lr_max, "", "tsdiag thresholds")]
+    if lr.warmup_steps == 0:
+        message += ", from step 0 without warmup"
+        evidence.append(Evidence("warmup steps", 0, "steps", f"{_name(facts)}: lr at step 0 is the peak"))
+    unstable = [what for what, seen in (("spikes", bool(facts.spikes)), ("divergence", bool(facts.diverged)),
+                                        ("non-finite loss", bool(facts.nonfinite_points))) if seen]
+    if unstable:
+        message += f"; the log also shows {', '.join(unstable)}"
+    return [LR_HIGH.finding(
+        message, evidence,
+        severity=Severity.ERROR if unstable else Severity.WARNING,
+        fix=(f"Retrain with a peak lr of at most {format_value(t.lr_max)} (llama2.c uses 5e-4; this run used "
+             f"{format_value(lr.peak.value)}), with warmup and cosine decay to lr/10."),
+        subject=facts.path,
+    )]
+
+
+def lr_constant(facts: CurveFacts, t: Thresholds) -> list[Finding]:
+    lr = facts.lr
+    if lr is None or not lr.constant or lr.points < t.log_tail_min_points:
+        return []
+    return [LR_CONSTANT.finding(
+        f"the lr stays at {format_value(lr.peak.value)} for all {lr.points:,} logged values, steps "
+        f"{format_value(lr.first.step)}-{format_value(lr.final.step)}",
+        [Evidence("lr", lr.peak.value, "", f"{_name(facts)}: every logged lr"),
+         Evidence("lr values logged", lr.points, "points", f"{_name(facts)}: lr")],
+        subject=facts.path,
+    )]
+
+
+def ratio_low(facts: CurveFacts, t: Thresholds) -> list[Finding]:
+    a = facts.articles
+    if a is None or a.other_loss is None or a.ratio.min is None:
+        return []
+    ratio, other = a.ratio.last, a.other_loss.last
+    if not (ratio.value < t.weighted_ratio_low and other.value > t.val_loss_high):
+        return []
+    evidence = [
+        Evidence("article/other loss ratio", ratio.value, "x",
+                 f"{_name(facts)}: {a.ratio_source}, step {format_value(ratio.step)}"),
+        Evidence("other-token loss", other.value, "nats/token",
+                 f"{_name(facts)}: other loss, step {format_value(other.step)}"),
+        Evidence("threshold weighted_ratio_low", t.weighted_ratio_low, "x", "tsdiag thresholds"),
+    ]
+    if a.article_loss is not None:
+        evidence.insert(1, Evidence("article loss", a.article_loss.last.value, "nats/token",
+                                    f"{_name(facts)}: article loss, step {format_value(a.article_loss.last.step)}"))
+    message = (f"at step {format_value(ratio.step)} the article loss is {ratio.value:.2f}x the other-token loss, "
+               f"which is still {other.value:.3g} (above {t.val_loss_high:g})")
+    severity = Severity.WARNING
+    v = facts.vocab
+    if v is not None and other.value >= (1 - t.initial_loss_tolerance) * v.ln_vocab:
+        severity = Severity.ERROR
+        message += f" and at chance level (ln({v.size:,}) = {v.ln_vocab:.3f}): the model learned articles and nothing else"
+        evidence.extend(_vocab_evidence(facts))
+    else:
+        message += ": articles are fitted at the expense of every other token"
+    return [RATIO_LOW.finding(message, evidence, severity=severity, subject=facts.path)]
+
+
+def few_points(facts: CurveFacts, t: Thresholds) -> list[Finding]:
+    if facts.tail is not None:
+        return []
+    return [FEW_POINTS.finding(
+        f"{facts.points} {facts.curve.replace('_', ' ')} loss value(s): too few (or all at one step) for a "
+        f"window of {t.log_tail_min_points} points at the end; trend, spikes and divergence are unknown",
+        [Evidence("loss values", facts.points, "points", f"{_name(facts)}: {facts.curve} loss")],
+        subject=facts.path,
+    )]
+
+
+def restarted(facts: CurveFacts, t: Thresholds) -> list[Finding]:
+    if facts.segments < 2:
+        return []
+    return [RESTARTED.finding(
+        f"the step counter went backwards {facts.segments - 1} time(s); only the last run, from step "
+        f"{format_value(facts.first.step)}, is analysed",
+        [Evidence("runs in the log", facts.segments, "runs", f"{_name(facts)}: {facts.curve} loss steps"),
+         Evidence("analysed from step", facts.first.step, "", _loss_source(facts, facts.first.step))],
+        subject=facts.path,
+    )]
+
+
+RULE_FUNCTIONS: tuple[Callable[[CurveFacts, Thresholds], list[Finding]], ...] = (
+    fresh_start, at_chance, still_improving, unfinished, loss_high, nan, diverged, spikes, lr_high, lr_constant,
+    ratio_low, few_points, restarted,
+)
+
+
+def evaluate(facts: CurveFacts, thresholds: Thresholds) -> list[Finding]:
+    """Every finding the curve supports."""
+    return [finding for rule in RULE_FUNCTIONS for finding in rule(facts, thresholds)]
