@@ -14,6 +14,9 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it (resolved on first access)
 _LAZY_API = {
+    "inspect_checkpoint": "tsdiag.checkpoint",
+    "inspect_directory": "tsdiag.checkpoint",
+    "load_state_dict": "tsdiag.checkpoint",
     "parse_log": "tsdiag.logs",
     "analyze_curve": "tsdiag.logs",
 }

@@ -75,6 +75,8 @@ def _register() -> None:
     from tsdiag.commands import rules
 
     app.command("rules")(rules.rules)
+    from tsdiag.commands import inspect
+    app.command("inspect")(inspect.inspect)
     from tsdiag.commands import logs
     app.command("logs")(logs.logs)
 

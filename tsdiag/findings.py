@@ -87,6 +87,7 @@ RULES: dict[str, Rule] = {}
 # Modules that define rules at import time; ``all_rules`` imports them so that
 # ``tsdiag rules`` and docs/findings.md see every code.
 RULE_MODULES: tuple[str, ...] = (
+    "tsdiag.checkpoint.rules",
     "tsdiag.logs.rules",
 )
 

@@ -155,23 +155,24 @@ def make_console(file: TextIO | None = None, *, stderr: bool = False, plain: boo
 
 def _rich_table(table: Table):
     from rich import box
+    from rich.markup import escape
     from rich.table import Table as RichTable
 
     show_header = any(table.columns)
     rt = RichTable(
-        title=table.title or None,
+        title=escape(table.title) if table.title else None,
         title_justify="left",
         title_style="bold",
         box=box.SIMPLE_HEAD if show_header else box.SIMPLE,
         show_header=show_header,
-        caption=table.note or None,
+        caption=escape(table.note) if table.note else None,
         caption_justify="left",
         pad_edge=False,
     )
     for i, column in enumerate(table.columns):
-        rt.add_column(column, overflow="fold", style="bold" if (i == 0 and not show_header) else None)
+        rt.add_column(escape(column), overflow="fold", style="bold" if (i == 0 and not show_header) else None)
     for row in table.rows:
-        rt.add_row(*row)
+        rt.add_row(*(escape(str(cell)) for cell in row))  # "[model]" in a key is text, not markup
     return rt
 
 
@@ -199,6 +200,6 @@ def render_rich(reports: Sequence[Report], console) -> None:
         for table in report.tables:
             console.print(_rich_table(table))
         for note in report.notes:
-            console.print(note)
+            console.print(note, markup=False)
         if report.data is not None:
             console.print(_rich_findings(report.findings))

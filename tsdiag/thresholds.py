@@ -93,6 +93,19 @@ class Thresholds:
         0.1, "relative",
         "a first logged loss within this of ln(vocab) means training started from fresh weights.")
 
+    # --- checkpoint inspection (tsdiag inspect) ---------------------------------
+    init_spectral_ratio_max: float = _t(
+        1.1, "top singular value / Marchenko-Pastur edge",
+        "i.i.d. init noise stays at or below ~1.04 of the edge std*(sqrt(rows)+sqrt(cols)); learned structure rises above.")
+    init_z_max: float = _t(
+        6.0, "standard errors",
+        "a matrix statistic (std, kurtosis, mean, row-norm spread) this many standard errors from a fresh init's "
+        "is not init; 6 keeps false alarms away even for 8x16 matrices.")
+    warmup_needed_lr: float = _t(
+        5e-4, "learning rate",
+        "at or above llama2.c's 5e-4 peak, starting without warmup risks early loss spikes (llama2.c warms up "
+        "for 1000 steps).")
+
     # --- H1: data --------------------------------------------------------------
     article_rate_low_ratio: float = _t(
         0.5, "x reference rate",

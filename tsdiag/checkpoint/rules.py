@@ -1,0 +1,280 @@
+"""Findings about a checkpoint: pure functions of :class:`CheckpointInspection` and thresholds.
+
+No file is read here.  Every finding quotes the numbers it rests on and where
+each came from; a value that is unknown means no finding, never a guess.
+"""
+
+from __future__ import annotations
+
+from tsdiag.checkpoint.facts import INFERRED, CheckpointInspection, Sourced
+from tsdiag.findings import Evidence, Finding, Severity, define_rule
+from tsdiag.reference import LLAMA2C_MODELS, LLAMA2C_SOURCE
+from tsdiag.thresholds import Thresholds
+
+VOCAB = define_rule(
+    "TSD-H4-VOCAB", "Vocabulary much larger than the ~10K tokens that cover TinyStories", Severity.WARNING,
+    why="Most rows of a 32K-50K embedding belong to tokens TinyStories never uses; they cost parameters and slow "
+        "learning on a small budget. It is a contributing factor, not a cause: llama2.c's stories15M trains with the "
+        "32K Llama 2 vocabulary to val loss 1.072 and writes fluent stories.",
+    fix="Check the other hypotheses first; then train longer or retrain with a top-10K vocabulary "
+        "(remap the token ids of the data).",
+    hypothesis="H4")
+EARLY_STOP = define_rule(
+    "TSD-H2-EARLY-STOP", "Checkpoint saved well before the planned number of steps", Severity.WARNING,
+    why="A run stopped at a fraction of max_iters has not finished its learning-rate schedule; small models on "
+        "TinyStories learn articles and grammar late.",
+    fix="Continue training from this checkpoint to max_iters (with its optimizer state), or use the run's final "
+        "checkpoint.",
+    hypothesis="H2")
+VAL_LOSS_HIGH = define_rule(
+    "TSD-H2-VAL-LOSS-HIGH", "Validation loss above the level where TinyStories models write proper English",
+    Severity.WARNING,
+    why="llama2.c's published TinyStories models reach 0.76-1.30; above ~2.0 nats/token a model still drops "
+        "function words such as articles.",
+    fix="Train longer (more steps or tokens) and compare val loss with the published models at the same size.",
+    hypothesis="H2")
+LR_HIGH = define_rule(
+    "TSD-H3-LR-HIGH", "Peak learning rate above what small decoders tolerate", Severity.WARNING,
+    why="Above ~1e-3, small Llama/GPT decoders on TinyStories tend to diverge or plateau (llama2.c uses 5e-4).",
+    fix="Retrain with learning_rate at or below 1e-3 (llama2.c: 5e-4, with warmup).",
+    hypothesis="H3")
+NO_WARMUP = define_rule(
+    "TSD-H3-NO-WARMUP", "High learning rate with no warmup", Severity.WARNING,
+    why="Starting at a high learning rate from random weights causes early loss spikes that a short linear warmup "
+        "avoids.",
+    fix="Add a warmup (llama2.c: 1000 steps) before the peak learning rate.",
+    hypothesis="H3")
+DECAY_MISMATCH = define_rule(
+    "TSD-H3-DECAY-MISMATCH", "Learning-rate decay length differs from the run length", Severity.WARNING,
+    why="With lr_decay_iters < max_iters the rest of the run trains at min_lr; with lr_decay_iters > max_iters "
+        "the learning rate never decays (Chinchilla: decay over the whole run).",
+    fix="Set lr_decay_iters equal to max_iters.",
+    hypothesis="H3")
+MIN_LR = define_rule(
+    "TSD-H3-MIN-LR", "Minimum learning rate is not about a tenth of the peak", Severity.INFO,
+    why="The Chinchilla/nanoGPT convention decays to learning_rate/10; much lower wastes the end of the run, much "
+        "higher never anneals.",
+    fix="Set min_lr to learning_rate / 10.",
+    hypothesis="H3")
+INIT_WEIGHTS = define_rule(
+    "TSD-H5-INIT-WEIGHTS", "Weights statistically indistinguishable from a fresh initialisation", Severity.ERROR,
+    why="If the weight matrices still have the statistics of their random init, this file is not a trained model: "
+        "the wrong file was saved or loaded, or the optimizer never updated the weights.",
+    fix="Load the checkpoint written after training (check the path and the step), and make sure the training loop "
+        "calls optimizer.step() on the model's parameters.",
+    hypothesis="H5")
+NOT_LATEST = define_rule(
+    "TSD-H5-NOT-LATEST", "A later checkpoint exists in the same folder", Severity.WARNING,
+    why="Sampling from an earlier checkpoint than the run's last one shows an undertrained model.",
+    fix="Inspect and use the later checkpoint named in the evidence.",
+    hypothesis="H5")
+NOT_BEST = define_rule(
+    "TSD-H5-NOT-BEST", "Another checkpoint in the same folder has a lower validation loss", Severity.WARNING,
+    why="A trainer often writes both a best and a latest checkpoint; sampling from the worse one makes the model "
+        "look worse than the run is.",
+    fix="Use the checkpoint with the lower validation loss named in the evidence.",
+    hypothesis="H5")
+NO_OPTIMIZER = define_rule(
+    "TSD-CKPT-NO-OPTIMIZER", "Training checkpoint without optimizer state", Severity.INFO,
+    why="Without AdamW's moments, training cannot resume exactly from this step; continuing restarts the moments "
+        "from zero (a short re-warmup is needed).",
+    fix="Save optimizer.state_dict() with the model when the run may be continued.")
+NONFINITE = define_rule(
+    "TSD-CKPT-NONFINITE", "NaN or Inf values in the checkpoint", Severity.ERROR,
+    why="A NaN/Inf weight poisons every forward pass; a NaN/Inf optimizer moment poisons training when resumed.",
+    fix="Go back to the last checkpoint without NaN/Inf and lower the learning rate or enable gradient clipping.")
+FROZEN_ROWS = define_rule(
+    "TSD-CKPT-FROZEN-ROWS", "Embedding rows that never moved from their initialisation", Severity.WARNING,
+    why="An untied embedding row gets a gradient only when its token occurs; rows still at init belong to tokens "
+        "the model never saw, so the vocabulary is larger than the data uses.",
+    fix="Remap the data to the tokens it uses (a top-K vocabulary) and retrain; frozen rows only cost parameters.",
+    hypothesis="H4")
+
+
+def _ev(name: str, value: Sourced, unit: str = "") -> Evidence:
+    suffix = " (inferred)" if value.origin == INFERRED and not value.source.startswith("inferred") else ""
+    return Evidence(name, value.value, unit, value.source + suffix)
+
+
+def vocab_findings(c: CheckpointInspection, t: Thresholds) -> list[Finding]:
+    vocab = c.architecture.vocab_size
+    limit = t.vocab_reference * t.vocab_large_factor
+    if vocab is None or vocab.value <= limit:
+        return []
+    arch = c.architecture
+    ref = next(m for m in LLAMA2C_MODELS if m.name == "stories15M")
+    evidence = [_ev("vocab_size", vocab, "tokens"),
+                Evidence("vocab_reference", t.vocab_reference, "tokens", "threshold vocab_reference"),
+                Evidence(f"llama2.c {ref.name} vocab", ref.vocab_size, "tokens", LLAMA2C_SOURCE),
+                Evidence(f"llama2.c {ref.name} val loss", ref.val_loss, "nats/token", LLAMA2C_SOURCE)]
+    share = ""
+    if arch.n_params:
+        frac = arch.n_params_embedding / arch.n_params
+        evidence.insert(1, Evidence("embedding share of parameters", round(100 * frac, 1), "%",
+                                    f"{arch.n_params_embedding:,} of {arch.n_params:,} parameters"))
+        share = f"; {100 * frac:.0f}% of the parameters are embeddings"
+    message = (f"vocabulary {vocab.value:,} is {vocab.value / t.vocab_reference:.1f}x the ~{t.vocab_reference:,} "
+               f"tokens that cover TinyStories{share}. A contributing factor, not a cause: llama2.c's {ref.name} "
+               f"uses {ref.vocab_size:,} tokens and reaches val loss {ref.val_loss}")
+    return [VOCAB.finding(message, evidence, subject=str(c.path))]
+
+
+def training_findings(c: CheckpointInspection, t: Thresholds) -> list[Finding]:
+    out = []
+    step, max_iters = c.training.step, c.hyperparameters.get("max_iters")
+    if step is not None and max_iters is not None and max_iters.value > 0:
+        fraction = step.value / max_iters.value
+        if fraction < t.early_stop_fraction:
+            resume = "continue from it" if c.training.has_optimizer_state else "retrain (no optimizer state to resume)"
+            out.append(EARLY_STOP.finding(
+                f"saved at step {step.value:,} of {max_iters.value:,} planned ({100 * fraction:.0f}%)",
+                [_ev("step", step), _ev("max_iters", max_iters),
+                 Evidence("early_stop_fraction", t.early_stop_fraction, "", "threshold early_stop_fraction")],
+                fix=f"Train to step {max_iters.value:,}: {resume}.", subject=str(c.path)))
+    val = c.training.val_loss
+    if val is not None and isinstance(val.value, (int, float)) and val.value > t.val_loss_high:
+        small = LLAMA2C_MODELS[0]
+        out.append(VAL_LOSS_HIGH.finding(
+            f"val loss {val.value:.3f} is above {t.val_loss_high} nats/token",
+            [_ev("val_loss", val, "nats/token"),
+             Evidence("val_loss_high", t.val_loss_high, "nats/token", "threshold val_loss_high"),
+             Evidence(f"llama2.c {small.name} val loss", small.val_loss, "nats/token", LLAMA2C_SOURCE)],
+            subject=str(c.path)))
+    if not c.training.has_optimizer_state and c.format not in ("hf-folder", "safetensors", "llama2c-bin") and (
+            c.training.step is not None and not c.training.step.source.startswith("file name")):
+        out.append(NO_OPTIMIZER.finding(
+            f"the checkpoint records step {c.training.step.value:,} but no optimizer state: it cannot resume exactly",
+            [_ev("step", c.training.step), Evidence("optimizer state", "absent", "", str(c.path.name))],
+            subject=str(c.path)))
+    return out
+
+
+def hyperparameter_findings(c: CheckpointInspection, t: Thresholds) -> list[Finding]:
+    out = []
+    h = c.hyperparameters
+    lr = h.get("learning_rate")
+    if lr is not None and lr.value > t.lr_max:
+        out.append(LR_HIGH.finding(f"learning rate {lr.value:g} is above {t.lr_max:g}",
+                                   [_ev("learning_rate", lr), Evidence("lr_max", t.lr_max, "", "threshold lr_max")],
+                                   subject=str(c.path)))
+    warmup = h.get("warmup_iters")
+    if lr is not None and warmup is not None and warmup.value == 0 and lr.value >= t.warmup_needed_lr:
+        out.append(NO_WARMUP.finding(
+            f"no warmup with learning rate {lr.value:g}",
+            [_ev("warmup_iters", warmup), _ev("learning_rate", lr),
+             Evidence("warmup_needed_lr", t.warmup_needed_lr, "", "threshold warmup_needed_lr")],
+            subject=str(c.path)))
+    decay, max_iters = h.get("lr_decay_iters"), h.get("max_iters")
+    decay_on = h.get("decay_lr")
+    if decay is not None and max_iters is not None and not (decay_on is not None and decay_on.value is False):
+        gap = abs(decay.value - max_iters.value) / max_iters.value
+        if gap > t.decay_iters_tolerance:
+            direction = ("the rest of the run trains at min_lr" if decay.value < max_iters.value
+                         else "the learning rate never finishes decaying")
+            out.append(DECAY_MISMATCH.finding(
+                f"lr_decay_iters {decay.value:,} != max_iters {max_iters.value:,}: {direction}",
+                [_ev("lr_decay_iters", decay), _ev("max_iters", max_iters),
+                 Evidence("decay_iters_tolerance", t.decay_iters_tolerance, "", "threshold decay_iters_tolerance")],
+                subject=str(c.path)))
+    min_lr = h.get("min_lr")
+    if lr is not None and min_lr is not None and lr.value > 0:
+        ratio = min_lr.value / lr.value
+        if abs(ratio - t.min_lr_ratio) / t.min_lr_ratio > t.min_lr_ratio_tolerance:
+            out.append(MIN_LR.finding(
+                f"min_lr {min_lr.value:g} is {ratio:.3g}x the learning rate {lr.value:g} "
+                f"(convention: {t.min_lr_ratio:g}x = {lr.value * t.min_lr_ratio:g})",
+                [_ev("min_lr", min_lr), _ev("learning_rate", lr),
+                 Evidence("min_lr_ratio", t.min_lr_ratio, "", "threshold min_lr_ratio")],
+                fix=f"Set min_lr to {lr.value * t.min_lr_ratio:g}.", subject=str(c.path)))
+    return out
+
+
+def health_findings(c: CheckpointInspection, t: Thresholds) -> list[Finding]:
+    health = c.health
+    if health is None:
+        return []
+    out = []
+    if health.matrices_checked and health.share_init >= t.init_matrix_fraction:
+        judged = [x for x in health.tensors if x.kind == "matrix" and x.verdict == "init"]
+        ratios = [x.std_ratio for x in judged if x.std_ratio is not None]
+        spectral = [x.spectral_ratio for x in judged if x.spectral_ratio is not None]
+        evidence = [Evidence("matrices at init", health.matrices_init, f"of {health.matrices_checked}",
+                             f"{c.path.name}: per-matrix statistics"),
+                    Evidence("init_matrix_fraction", t.init_matrix_fraction, "", "threshold init_matrix_fraction")]
+        if ratios:
+            evidence.append(Evidence("std / init std", round(sum(ratios) / len(ratios), 3), "mean",
+                                     f"init {judged[0].init}"))
+        if spectral:
+            evidence.append(Evidence("max spectral ratio", round(max(spectral), 3), "",
+                                     "top singular value / iid noise edge"))
+        if c.training.step is not None:
+            evidence.append(_ev("recorded step", c.training.step))
+        out.append(INIT_WEIGHTS.finding(
+            f"{health.matrices_init} of {health.matrices_checked} weight matrices look like a fresh init",
+            evidence, subject=str(c.path)))
+    if health.nonfinite:
+        worst = sorted(health.nonfinite, key=lambda n: -(n.nan + n.inf))
+        evidence = [Evidence(n.name, n.nan + n.inf, f"values ({n.nan} NaN, {n.inf} Inf)",
+                             "weights" if n.is_weight else "optimizer/other state") for n in worst[:5]]
+        weights = sum(n.is_weight for n in health.nonfinite)
+        out.append(NONFINITE.finding(
+            f"{len(health.nonfinite)} tensors hold NaN/Inf ({weights} of them model weights)", evidence,
+            subject=str(c.path)))
+    frozen = health.frozen_rows
+    if frozen is not None and frozen.count and frozen.share > t.frozen_row_fraction:
+        how = ("their AdamW second moment is exactly zero" if frozen.method == "optimizer"
+               else "they are still i.i.d. init noise (statistical estimate)")
+        evidence = [Evidence("rows never moved", frozen.count, f"of {frozen.rows_checked}", frozen.source),
+                    Evidence("share", round(100 * frozen.share, 1), "%", f"threshold frozen_row_fraction "
+                                                                        f"{t.frozen_row_fraction}")]
+        if frozen.cluster_std is not None:
+            evidence.append(Evidence("std of those rows", round(frozen.cluster_std, 5), "",
+                                     f"init std {frozen.init_std:g}" if frozen.init_std else "init std unknown"))
+        if frozen.first_ids:
+            evidence.append(Evidence("first token ids", ", ".join(map(str, frozen.first_ids[:8])), "",
+                                     "embedding row numbers"))
+        out.append(FROZEN_ROWS.finding(
+            f"{frozen.count:,} of {frozen.rows_checked:,} embedding rows ({100 * frozen.share:.0f}%) never moved: "
+            f"{how}", evidence, subject=str(c.path)))
+    return out
+
+
+def sibling_findings(c: CheckpointInspection, t: Thresholds) -> list[Finding]:
+    out = []
+    step, val = c.training.step, c.training.val_loss
+    later = [s for s in c.siblings if step is not None and s.step is not None and s.step > step.value]
+    if later:
+        newest = max(later, key=lambda s: s.step)
+        out.append(NOT_LATEST.finding(
+            f"{newest.path.name} is at step {newest.step:,}, later than this checkpoint's {step.value:,}",
+            [_ev("this step", step), Evidence(f"{newest.path.name} step", newest.step, "", newest.step_source)],
+            fix=f"Use {newest.path} (step {newest.step:,}) unless you need this earlier state.", subject=str(c.path)))
+    if val is not None and isinstance(val.value, (int, float)):
+        better = [s for s in c.siblings if isinstance(s.val_loss, (int, float))
+                  and s.val_loss < val.value - t.stale_val_loss_margin]
+        if better:
+            best = min(better, key=lambda s: s.val_loss)
+            out.append(NOT_BEST.finding(
+                f"{best.path.name} has val loss {best.val_loss:.4g}, lower than this checkpoint's {val.value:.4g}",
+                [_ev("this val loss", val, "nats/token"),
+                 Evidence(f"{best.path.name} val loss", best.val_loss, "nats/token", best.val_loss_source),
+                 Evidence("stale_val_loss_margin", t.stale_val_loss_margin, "nats/token",
+                          "threshold stale_val_loss_margin")],
+                fix=f"Use {best.path} (val loss {best.val_loss:.4g}).", subject=str(c.path)))
+    best_path = c.training.best_checkpoint
+    if (not out and val is not None and best_path is not None and c.training.best_val_loss is not None
+            and c.path.name not in str(best_path.value)
+            and c.training.best_val_loss.value < val.value - t.stale_val_loss_margin):
+        out.append(NOT_BEST.finding(
+            f"the trainer recorded a better checkpoint, {best_path.value}, with "
+            f"{c.training.best_val_loss.value:.4g} against this one's {val.value:.4g}",
+            [_ev("this val loss", val, "nats/token"), _ev("best recorded", c.training.best_val_loss, "nats/token"),
+             _ev("best checkpoint", best_path)],
+            fix=f"Use {best_path.value}.", subject=str(c.path)))
+    return out
+
+
+def evaluate(c: CheckpointInspection, t: Thresholds) -> list[Finding]:
+    """Every finding about one checkpoint."""
+    return (vocab_findings(c, t) + training_findings(c, t) + hyperparameter_findings(c, t)
+            + health_findings(c, t) + sibling_findings(c, t))
