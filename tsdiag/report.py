@@ -177,19 +177,25 @@ def _rich_table(table: Table):
 
 
 def _rich_findings(findings: Sequence[Finding]):
+    """One grid row per finding: severity on the left, message/evidence/fix
+    wrapped inside the right column so continuation lines keep their indent."""
+    from rich.table import Table as RichTable
     from rich.text import Text
 
     if not findings:
         return Text("No findings.", style="green")
-    text = Text()
+    grid = RichTable.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
     for f in sort_findings(findings):
-        text.append(f"{f.severity.label:<8}", style=_SEVERITY_STYLE[f.severity])
-        text.append(f"{f.code}  ", style="bold")
-        text.append(f"{f.message}\n")
+        body = Text()
+        body.append(f.code, style="bold")
+        body.append(f"  {f.message}")
         for e in f.evidence:
-            text.append(f"{'':8}evidence: {e}\n", style="dim")
-        text.append(f"{'':8}fix: {f.fix}\n")
-    return text
+            body.append(f"\nevidence: {e}", style="dim")
+        body.append(f"\nfix: {f.fix}")
+        grid.add_row(Text(f.severity.label, style=_SEVERITY_STYLE[f.severity]), body)
+    return grid
 
 
 def render_rich(reports: Sequence[Report], console) -> None:
