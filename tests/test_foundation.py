@@ -117,3 +117,22 @@ def test_cli_unknown_rule_is_one_line_exit_2(cli):
     code, out, err = cli("rules", "TSD-NOPE")
     assert code == 2
     assert err.strip().startswith("tsdiag: error: TSD-NOPE") and len(err.strip().splitlines()) == 1
+
+
+def test_atomic_write_replaces_whole_file_with_normal_permissions(tmp_path):
+    import os
+
+    from tsdiag.fileio import atomic_path, write_text_atomic
+
+    target = tmp_path / "report.json"
+    write_text_atomic(target, "first")
+    assert target.read_text() == "first"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (target.stat().st_mode & 0o777) == (0o666 & ~mask)
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash mid-write")
+    assert target.read_text() == "first"  # the old file survives a failed write
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # no temp file left behind

@@ -14,6 +14,8 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it (resolved on first access)
 _LAZY_API = {
+    "audit_shards": "tsdiag.data.audit",
+    "load_tokenizer": "tsdiag.tokenizer",
     "inspect_checkpoint": "tsdiag.checkpoint",
     "inspect_directory": "tsdiag.checkpoint",
     "load_state_dict": "tsdiag.checkpoint",

@@ -79,6 +79,14 @@ def _register() -> None:
     app.command("inspect")(inspect.inspect)
     from tsdiag.commands import logs
     app.command("logs")(logs.logs)
+    from tsdiag.commands import audit_data
+    app.command("audit-data")(audit_data.audit_data)
+    from tsdiag.commands import audit_tokenizer
+    app.command("audit-tokenizer")(audit_tokenizer.audit_tokenizer)
+    from tsdiag.commands import topk
+    app.command("topk")(topk.topk)
+    from tsdiag.commands import train_tokenizer
+    app.command("train-tokenizer")(train_tokenizer.train_tokenizer)
 
 
 _register()

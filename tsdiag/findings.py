@@ -89,6 +89,7 @@ RULES: dict[str, Rule] = {}
 RULE_MODULES: tuple[str, ...] = (
     "tsdiag.checkpoint.rules",
     "tsdiag.logs.rules",
+    "tsdiag.data.rules",
 )
 
 

@@ -63,3 +63,33 @@ TINYSTORIES_TOPK_VOCAB = ReferenceFigure(
     unit="tokens",
     source="Eldan & Li 2023, TinyStories (top-10K GPT-Neo tokens)",
 )
+
+# --- measured by tsdiag's own word-level article scan (tsdiag.data.articles) --------------
+# Words here are runs of letters (so "Lily's" is two words, "12" none): the same
+# unit ``tsdiag audit-data`` reports as ``articles.word_rate``, which does not
+# depend on the tokenizer.  This is the built-in reference of ``audit-data``.
+_SCAN_SOURCE = ("tsdiag audit-data --layout contiguous --seq-len 512 on shared/data/tinystories/"
+                "mini_gpt_stories.txt (252 real TinyStories stories), measured 2026-11-26")
+TINYSTORIES_ARTICLE_LETTER_RUN_RATE = ReferenceFigure(
+    value=0.0936,  # 3,588 article words of 38,314 letter-run words
+    unit="article words / words (letter runs)",
+    source=_SCAN_SOURCE,
+)
+# Token-level rates depend on the tokenizer: the share of tokens that belong to
+# an article word, and the naive share (every id whose piece is an article).
+LLAMA2_ARTICLE_TOKEN_RATE = ReferenceFigure(
+    value=0.0702,  # 3,588 article tokens of 51,113 (BOS per story); naive 0.0708 (1.01x the words)
+    unit="article tokens / tokens, Llama 2 32K sentencepiece tokenizer",
+    source=_SCAN_SOURCE,
+)
+SP512_ARTICLE_TOKEN_RATE = ReferenceFigure(
+    value=0.0392,  # 3,588 article tokens of 91,610; naive 0.0807 (2.06x the words)
+    unit="article tokens / tokens, 512-piece sentencepiece BPE trained on the same stories "
+         "(tsdiag train-tokenizer recipe: byte fallback, digits split)",
+    source=_SCAN_SOURCE,
+)
+SP512_NAIVE_OVER_WORD = ReferenceFigure(
+    value=2.06,  # 7,397 naive article-id tokens / 3,588 article words
+    unit="naive article tokens per article word, 512-piece sentencepiece BPE",
+    source=_SCAN_SOURCE,
+)

@@ -128,6 +128,21 @@ class Thresholds:
     naive_article_overcount: float = _t(
         1.3, "x word-level count",
         "when the naive per-id article count exceeds the word-level count by this factor, naive numbers mislead.")
+    dtype_zero_share: float = _t(
+        0.3, "share of tokens",
+        "uint32 ids read as uint16 put a 0 high half after every id; a third of all tokens being id 0 is that, not text.")
+    separator_gap_max: int = _t(
+        8192, "tokens per separator",
+        "TinyStories stories are ~200 tokens; no BOS/EOS in this many tokens means stories run into each other.")
+    unused_vocab_share: float = _t(
+        0.5, "share of vocabulary rows",
+        "when most embedding rows never occur in the data, the model pays for a vocabulary it cannot learn.")
+    coverage_min_tokens_per_row: float = _t(
+        10.0, "tokens per vocabulary row",
+        "coverage and unused-row verdicts need data much larger than the vocabulary; a small sample leaves rows unseen by chance.")
+    byte_fallback_share: float = _t(
+        0.01, "share of tokens",
+        "English stories need byte-fallback pieces for under 1% of tokens; more means the vocabulary misses the text.")
 
     # --- W: article-weighted loss -------------------------------------------------
     weighted_ratio_low: float = _t(

@@ -1,0 +1,372 @@
+"""Vectorised, word-level article detection on token streams.
+
+An article is the whole word "a", "an" or "the" (any case) in the decoded
+stream, bounded by non-letters — whether the tokenizer spells it as one piece
+("▁the", "Ġthe", "The" after a newline) or several ("▁T" + "he").  "▁an"
+followed by "imal", or "a" inside a word, is not one.
+
+Nothing is decoded.  Every id's *surface text* (see
+:meth:`tsdiag.tokenizer.Tokenizer.surfaces`) is reduced once to a few facts
+stored in lookup tables: does the piece start / end with a separator, are its
+letters (or the letters after its last separator) an article word or the
+beginning of one, does it hold a whole article between two separators.  A
+token stream is then scanned with table lookups and shifted comparisons of
+neighbours (the common single-piece case, dense), plus a short walk over the
+rare positions where a word may be spelled by several pieces (sparse).
+
+The *naive* count — every token whose piece is itself an article word — is
+what most people compute; the word-level count is the true one.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from tsdiag.tokenizer import ARTICLE_WORDS, LETTER_RUN, Tokenizer, article_piece_ids, is_letter
+
+# Bits of ArticleTables.flags (one byte per id).  The positions are chosen so
+# that the dense part of a scan needs few shifts: NAIVE is bit 0 (a 0/1 byte
+# as it is), STARTS_SEP of the next token lines up with TAIL_WORD after one
+# shift, and with TAIL_PREFIX after two.
+NAIVE = 1          # the piece alone is an article word (the naive count)
+TAIL_WORD = 2      # letters after the piece's last separator are an article word
+STARTS_SEP = 4     # first character is not a letter (or the id has no text)
+ENDS_SEP = 8       # last character is not a letter (or the id has no text)
+TAIL_PREFIX = 16   # the piece's last letters (after its last separator, or all of a pure piece)
+                   # begin, but are not all of, an article word: "▁T", "th"
+SPARSE = 32        # needs its neighbours looked at one by one: PURE_WORD or RARE
+PURE_WORD = 64     # the piece is all letters and they are an article word
+RARE = 128         # holds a whole article between separators, or begins with one (glued pieces)
+
+# Table entries from this length on describe "no text": ids past the table and
+# the virtual tokens before a stream's start and after its end.
+MIN_TABLE_LEN = 1 << 16
+
+
+def _letter_runs(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every maximal run of letters in ``text``."""
+    return [m.span() for m in LETTER_RUN.finditer(text)]
+
+
+@dataclass(frozen=True)
+class PieceShape:
+    """How one surface text looks to the word scanner."""
+
+    pure: bool                  # all letters, no separator: continues and ends nothing
+    starts_sep: bool
+    ends_sep: bool
+    head: str                   # letters before the first separator (lower-case)
+    tail: str                   # letters after the last separator (lower-case)
+    inner: tuple[str, ...]      # whole words strictly between separators (lower-case)
+    runs: int                   # number of letter runs
+
+    @classmethod
+    def of(cls, surface: str | None) -> "PieceShape":
+        if not surface:
+            return cls(False, True, True, "", "", (), 0)
+        runs = _letter_runs(surface)
+        lower = surface.lower()
+        if runs == [(0, len(surface))]:
+            return cls(True, False, False, lower, lower, (), 1)
+        starts_sep = not runs or runs[0][0] > 0
+        ends_sep = not runs or runs[-1][1] < len(surface)
+        head = "" if starts_sep else lower[runs[0][0]:runs[0][1]]
+        tail = "" if ends_sep else lower[runs[-1][0]:runs[-1][1]]
+        inner_runs = runs[(0 if starts_sep else 1):(len(runs) if ends_sep else len(runs) - 1)]
+        inner = tuple(lower[a:b] for a, b in inner_runs)
+        return cls(False, starts_sep, ends_sep, head, tail, inner, len(runs))
+
+
+_TABLES: "weakref.WeakKeyDictionary[Tokenizer, dict]" = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class ArticleTables:
+    """Per-id lookup tables for one tokenizer and one set of article words (picklable, small)."""
+
+    words: tuple[str, ...]
+    vocab_size: int
+    flags: np.ndarray          # uint8, NAIVE | STARTS_SEP | ...; the last entry is "no text"
+    letter_runs: np.ndarray    # int64, letter runs per id (for counting all words)
+    start_state: np.ndarray    # int16, prefix state of the letters a multi-piece word starts with
+    pure: np.ndarray           # bool
+    piece_code: np.ndarray     # int16, code of a pure piece's letters / a separated piece's head (-1: none)
+    head_nonempty: np.ndarray  # bool, the head letters belong to the word before the first separator
+    inner_words: np.ndarray    # uint8, whole article words strictly inside the piece
+    head_word: np.ndarray      # bool, the head letters are a whole article word
+    transition: np.ndarray     # int16 [state, code] -> state (-1 dead); last row/column dead
+    completes: np.ndarray      # bool [state, code]: prefix + code letters is an article word
+    naive_ids: np.ndarray      # int64
+    max_word_len: int
+    pieces_of_naive: tuple[str, ...] = field(default=())
+
+    @property
+    def sentinel(self) -> int:
+        """Index of the "no text" entry; ids at or past it are clipped to it."""
+        return len(self.flags) - 1
+
+    @property
+    def context(self) -> int:
+        """Tokens of context a scan needs on each side of a span."""
+        return self.max_word_len + 1
+
+    @classmethod
+    def build(cls, tokenizer: Tokenizer, words: Sequence[str] = ARTICLE_WORDS) -> "ArticleTables":
+        """Tables for ``tokenizer`` and ``words`` (cached per tokenizer object: building reads every piece)."""
+        words = tuple(dict.fromkeys(w.strip().lower() for w in words if w.strip()))
+        cached = _TABLES.setdefault(tokenizer, {})
+        if words not in cached:
+            cached[words] = cls._build(tokenizer, words)
+        return cached[words]
+
+    @classmethod
+    def _build(cls, tokenizer: Tokenizer, words: tuple[str, ...]) -> "ArticleTables":
+        if not words or not all(all(is_letter(c) for c in w) for w in words):
+            raise ValueError(f"article words must be non-empty letter strings, got {words!r}")
+        word_set = set(words)
+        prefixes = sorted({w[:k] for w in words for k in range(len(w) + 1)}, key=lambda s: (len(s), s))
+        proper_prefixes = {w[:k] for w in words for k in range(1, len(w))}
+        substrings = sorted({w[i:j] for w in words for i in range(len(w)) for j in range(i + 1, len(w) + 1)} | {""},
+                            key=lambda s: (len(s), s))
+        state_of = {p: i for i, p in enumerate(prefixes)}
+        code_of = {s: i for i, s in enumerate(substrings)}
+
+        # one extra row/column at the end = dead, so index -1 means "no"
+        transition = np.full((len(prefixes) + 1, len(substrings) + 1), -1, dtype=np.int16)
+        completes = np.zeros((len(prefixes) + 1, len(substrings) + 1), dtype=bool)
+        for p, si in state_of.items():
+            for s, ci in code_of.items():
+                joined = p + s
+                if joined in state_of:
+                    transition[si, ci] = state_of[joined]
+                completes[si, ci] = joined in word_set
+
+        surfaces = tokenizer.surfaces()
+        size = max(len(surfaces), MIN_TABLE_LEN) + 1
+        flags = np.full(size, STARTS_SEP | ENDS_SEP, dtype=np.uint8)
+        letter_runs = np.zeros(size, dtype=np.int64)
+        start_state = np.full(size, -1, dtype=np.int16)
+        pure = np.zeros(size, dtype=bool)
+        piece_code = np.zeros(size, dtype=np.int16)  # "no text" ids: empty head, code of ""
+        head_nonempty = np.zeros(size, dtype=bool)
+        inner_words = np.zeros(size, dtype=np.uint8)
+        head_word = np.zeros(size, dtype=bool)
+        naive = article_piece_ids(tokenizer, words)
+
+        for i, surface in enumerate(surfaces):
+            shape = PieceShape.of(surface)
+            f = (STARTS_SEP if shape.starts_sep else 0) | (ENDS_SEP if shape.ends_sep else 0)
+            letter_runs[i] = shape.runs
+            pure[i] = shape.pure
+            head_nonempty[i] = bool(shape.head) and not shape.pure
+            if shape.pure:
+                piece_code[i] = code_of.get(shape.head, -1)
+                if shape.head in word_set:
+                    f |= PURE_WORD | SPARSE
+                if shape.head in proper_prefixes:
+                    f |= TAIL_PREFIX
+                    start_state[i] = state_of[shape.head]
+            else:
+                piece_code[i] = code_of.get(shape.head, -1)
+                if shape.tail in word_set:
+                    f |= TAIL_WORD
+                if shape.tail in proper_prefixes:
+                    f |= TAIL_PREFIX
+                    start_state[i] = state_of[shape.tail]
+                inner_words[i] = sum(1 for w in shape.inner if w in word_set)
+                head_word[i] = shape.head in word_set
+                if inner_words[i] or head_word[i]:
+                    f |= RARE | SPARSE
+            flags[i] = f
+        flags[naive] |= NAIVE
+        pieces = tokenizer.pieces()
+        return cls(
+            words=words, vocab_size=tokenizer.vocab_size, flags=flags, letter_runs=letter_runs,
+            start_state=start_state, pure=pure, piece_code=piece_code, head_nonempty=head_nonempty,
+            inner_words=inner_words, head_word=head_word, transition=transition, completes=completes,
+            naive_ids=naive, max_word_len=max(len(w) for w in words),
+            pieces_of_naive=tuple(pieces[i] for i in naive),
+        )
+
+    def clip(self, ids: np.ndarray) -> np.ndarray:
+        """``ids`` as table indices: ids past the table (or negative) become the "no text" entry."""
+        return to_index(ids, self.sentinel)
+
+
+def to_index(ids: np.ndarray, cap: int, out: np.ndarray | None = None) -> np.ndarray:
+    """``ids`` as ``intp`` indices in ``[0, cap]``; ids ``>= cap`` or ``< 0`` become ``cap``.
+
+    uint8/uint16 ids need no clipping when ``cap >= 65536`` (the common case:
+    one cast, no comparisons).
+    """
+    ids = np.asarray(ids)
+    if out is None:
+        out = np.empty(ids.shape, dtype=np.intp)
+    if ids.dtype.kind == "u" and ids.dtype.itemsize <= 2 and cap >= 1 << (8 * ids.dtype.itemsize):
+        np.copyto(out, ids, casting="unsafe")
+        return out
+    wide = ids.astype(np.int64, copy=False)
+    np.copyto(out, wide, casting="unsafe")
+    out[(wide < 0) | (wide > cap)] = cap
+    return out
+
+
+@dataclass
+class SpanScan:
+    """Articles found in one span of a stream."""
+
+    mask: np.ndarray           # uint8 per token of the span: 1 where it belongs to an article word
+    word_count: int            # article words whose first token lies in the span
+    continued: int             # tokens whose first letter run continues the previous token's word
+    naive: np.ndarray          # uint8 per token: 1 where the id is a naive article id
+
+    def words(self, letter_runs: int) -> int:
+        """All words starting in the span, given the letter runs of its pieces (from a histogram or a gather)."""
+        return letter_runs - self.continued
+
+
+def scan_span(tables: ArticleTables, idx: np.ndarray, flags: np.ndarray, lo: int, hi: int) -> SpanScan:
+    """Scan ``idx[lo:hi]`` (table indices) for article words.
+
+    ``flags`` is ``tables.flags[idx]``.  ``idx`` must hold ``tables.context``
+    tokens of context on both sides of the span (real neighbours, or the
+    sentinel at a stream's ends).  Words that start before ``lo`` and reach
+    into the span mark their tokens here but are counted by the span they
+    start in.
+    """
+    prev, cur, nxt = flags[lo - 1:hi - 1], flags[lo:hi], flags[lo + 1:hi + 1]
+
+    # dense: a separated piece whose tail is an article, followed by a separator ("▁the" + ",")
+    mask = (cur >> 1) & (nxt >> 2) & 1
+    word_count = int(np.count_nonzero(mask))
+
+    # words = letter runs of the span's pieces minus runs that continue from the previous token
+    continued = (hi - lo) - int(np.count_nonzero((cur | (prev >> 1)) & STARTS_SEP))
+
+    # sparse: a prefix followed by letters ("▁T" + "he"), or a piece marked SPARSE;
+    # the few tokens before the span are looked at too, for words reaching into it
+    # (nonzero of a bool array is several times faster than of bytes)
+    cand = np.flatnonzero((cur & ((~nxt << 2) | SPARSE) & (TAIL_PREFIX | SPARSE)) != 0) + lo
+    a = max(lo - (tables.context - 1), 1)
+    if a < lo:
+        f, fn = flags[a:lo], flags[a + 1:lo + 1]
+        cand = np.concatenate([np.flatnonzero((f & ((~fn << 2) | SPARSE) & (TAIL_PREFIX | SPARSE)) != 0) + a, cand])
+    if cand.size:
+        word_count += _sparse(tables, idx, flags, cand, lo, hi, mask)
+    return SpanScan(mask=mask, word_count=word_count, continued=continued, naive=cur & NAIVE)
+
+
+def _sparse(tables: ArticleTables, idx: np.ndarray, flags: np.ndarray, cand: np.ndarray, lo: int, hi: int,
+            mask: np.ndarray) -> int:
+    """Words at candidate positions that need their neighbours; marks ``mask``, returns words counted."""
+    f, fp, fn = flags[cand], flags[cand - 1], flags[cand + 1]
+    ids = idx[cand]
+    after_sep = (fp & ENDS_SEP) != 0
+    before_sep = (fn & STARTS_SEP) != 0
+    counted = cand >= lo
+    found = 0
+
+    # a pure piece that is a whole article, between separators ("\n" + "The" + "▁cat")
+    pure_word = ((f & PURE_WORD) != 0) & after_sep & before_sep
+    found += int(np.count_nonzero(pure_word & counted))
+    single = cand[pure_word]
+
+    # glued pieces: whole articles inside ("▁a▁little"), or a head article after a separator
+    rare = (f & RARE) != 0
+    if rare.any():
+        inner = tables.inner_words[ids].astype(np.int64) * rare
+        head = rare & tables.head_word[ids] & after_sep
+        found += int(inner[counted].sum() + np.count_nonzero(head & counted))
+        single = np.concatenate([single, cand[(inner > 0) | head]])
+
+    # several pieces: a word start followed by a piece that goes on with letters (a pure
+    # prefix starts a word only after a separator)
+    starts = ((f & TAIL_PREFIX) != 0) & ~before_sep & (after_sep | ~tables.pure[ids])
+    marked = single
+    if starts.any():
+        word_starts, walked = _walk(tables, idx, cand[starts])
+        found += int(np.count_nonzero(word_starts >= lo))
+        marked = np.concatenate([marked, walked])
+    marked = marked[(marked >= lo) & (marked < hi)] - lo
+    mask[marked] = 1
+    return found
+
+
+def _walk(tables: ArticleTables, idx: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Follow multi-piece words from candidate starts; return (word start positions, token positions)."""
+    state = tables.start_state[idx[cand]].astype(np.intp)
+    origin, pos = cand, cand
+    found_start, found_len = [], []
+    for step in range(1, tables.max_word_len + 1):
+        pos = origin + step
+        nxt = idx[pos]
+        code = tables.piece_code[nxt].astype(np.intp)
+        is_pure = tables.pure[nxt]
+        done = ~is_pure
+        ok = done & tables.completes[state, code]
+        if ok.any():
+            found_start.append(origin[ok])
+            found_len.append(step + tables.head_nonempty[nxt[ok]].astype(np.intp))
+        state = tables.transition[state, code].astype(np.intp)
+        keep = is_pure & (state >= 0)
+        origin, state = origin[keep], state[keep]
+        if not origin.size:
+            break
+    if not found_start:
+        empty = np.empty(0, dtype=np.intp)
+        return empty, empty
+    starts = np.concatenate(found_start)
+    lengths = np.concatenate(found_len)
+    marked = np.concatenate([starts[lengths > k] + k for k in range(int(lengths.max()))])
+    return starts, marked
+
+
+def pad_context(tables: ArticleTables, idx: np.ndarray) -> np.ndarray:
+    """A whole stream with "no text" context at both ends, ready for :func:`scan_span`."""
+    pad = np.full(tables.context, tables.sentinel, dtype=np.intp)
+    return np.concatenate([pad, idx, pad])
+
+
+@dataclass
+class ArticleCount:
+    """Articles in a whole token stream."""
+
+    tokens: int
+    word_count: int
+    words: int
+    article_tokens: int
+    naive_tokens: int
+    mask: np.ndarray = field(repr=False)
+
+
+def scan_articles(tables: ArticleTables, ids) -> ArticleCount:
+    """Word-level and naive article counts of one complete token stream (in memory)."""
+    ids = np.asarray(ids)
+    if ids.ndim != 1:
+        ids = ids.reshape(-1)
+    idx = pad_context(tables, tables.clip(ids))
+    flags = tables.flags[idx]
+    c = tables.context
+    scan = scan_span(tables, idx, flags, c, c + ids.size)
+    return ArticleCount(
+        tokens=int(ids.size), word_count=scan.word_count,
+        words=scan.words(int(tables.letter_runs[idx[c:c + ids.size]].sum())),
+        article_tokens=int(np.count_nonzero(scan.mask)), naive_tokens=int(np.count_nonzero(scan.naive)),
+        mask=scan.mask.astype(bool),
+    )
+
+
+def article_mask(tables: ArticleTables, ids) -> np.ndarray:
+    """Boolean mask, same shape as ``ids``: tokens that belong to a whole article word.
+
+    A 2-D array is treated row by row (each row its own stream), as a batch of
+    training sequences would be.
+    """
+    ids = np.asarray(ids)
+    if ids.ndim == 2:
+        return np.stack([scan_articles(tables, row).mask for row in ids]) if len(ids) else ids.astype(bool)
+    return scan_articles(tables, ids).mask

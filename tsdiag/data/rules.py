@@ -1,0 +1,329 @@
+"""Rules for token data (H1), vocabulary use (H4), shard files (DATA) and tokenizers (TOK).
+
+Pure functions over the facts of :mod:`tsdiag.data.audit` and
+:mod:`tsdiag.data.tokenizer_audit`; every threshold comes from a
+:class:`tsdiag.thresholds.Thresholds`.  ``TSD-H4-VOCAB`` (the checkpoint's
+vocabulary size) belongs to the checkpoint rules; the H4 rules here speak
+about what the *data* uses of a vocabulary.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from tsdiag.findings import Evidence, Finding, Severity, define_rule
+from tsdiag.thresholds import Thresholds
+
+ARTICLE_RATE = define_rule(
+    "TSD-H1-ARTICLE-RATE", "Packed sequences hold far fewer articles than real text", Severity.ERROR,
+    why="A model learns articles from the sequences it is trained on; if the packed data has lost them "
+        "(a filter, a broken tokenizer, a text-cleaning step), no amount of training brings them back.",
+    fix="Find the step that drops articles: decode a few training windows with the tokenizer and compare them "
+        "with the raw stories; re-run the pretokenization from the raw text.",
+    hypothesis="H1")
+ZERO_ARTICLE = define_rule(
+    "TSD-H1-ZERO-ARTICLE", "Many training windows contain no article at all", Severity.WARNING,
+    why="Real TinyStories windows of a few hundred tokens almost always contain 'a', 'an' or 'the'; many "
+        "windows without one point at non-story content, padding or damaged data.",
+    fix="Decode the windows without articles (tsdiag audit-data --json lists the counts) and remove what is "
+        "not story text.",
+    hypothesis="H1")
+OUT_OF_RANGE = define_rule(
+    "TSD-H1-OUT-OF-RANGE", "Token ids at or past the vocabulary size", Severity.ERROR,
+    why="An id the embedding has no row for crashes training or, with a bigger embedding, trains rows that "
+        "decode to nothing; it usually means the shards were made with another tokenizer or read with the "
+        "wrong dtype.",
+    fix="Re-tokenize the data with the tokenizer the model uses, or read the shards with the dtype they were "
+        "written in (--dtype uint32).",
+    hypothesis="H1")
+ZERO_RUNS = define_rule(
+    "TSD-H1-ZERO-RUNS", "Zero-filled regions in the token data", Severity.ERROR,
+    why="Long runs of id 0 are pre-allocated space that was never written (an interrupted pretokenize job, "
+        "a memmap of the wrong size); the model learns to predict id 0.",
+    fix="Regenerate the affected shards from the raw text and check their sizes against the token counts.",
+    hypothesis="H1")
+REPEAT_RUNS = define_rule(
+    "TSD-H1-REPEAT-RUNS", "Long runs of one repeated token id", Severity.WARNING,
+    why="Hundreds of copies of one token are not text; the model wastes steps on them and may learn to "
+        "repeat itself.",
+    fix="Look at the reported offsets, find what produced the run (padding, a broken record) and drop it.",
+    hypothesis="H1")
+DUPLICATES = define_rule(
+    "TSD-H1-DUPLICATES", "Identical training windows", Severity.WARNING,
+    why="Exact duplicate windows mean data was written twice or a cache is stale; the model sees less "
+        "distinct text than the token count suggests.",
+    fix="Deduplicate the shards (or regenerate them once) and check that every shard is listed only once.",
+    hypothesis="H1")
+NO_SEPARATORS = define_rule(
+    "TSD-H1-NO-SEPARATORS", "Stories are not separated by BOS/EOS tokens", Severity.WARNING,
+    why="Without a separator the model cannot tell where a story starts; llama2.c puts a BOS before every "
+        "story and generation starts from it.",
+    fix="Re-tokenize with a BOS (llama2.c) or EOS (nanoGPT/GPT-2) token around every story.",
+    hypothesis="H1")
+NAIVE_COUNT = define_rule(
+    "TSD-TOK-NAIVE-COUNT", "Counting article token ids overstates the articles", Severity.INFO,
+    why="Pieces such as '▁a' or '▁an' also start other words ('▁a'+'way', '▁an'+'imal'); counting ids "
+        "instead of words inflates article statistics and the weight an id-based loss gives them.",
+    fix="Compare article rates at word level (tsdiag audit-data reports both) and weight a loss by the "
+        "word-level article mask (tsdiag.tokenizer.article_token_mask) rather than by ids.")
+ODD_SIZE = define_rule(
+    "TSD-DATA-ODD-SIZE", "Shard size is not a whole number of tokens", Severity.ERROR,
+    why="A flat token file holds a whole number of ids; leftover bytes mean a truncated write or the wrong "
+        "dtype, and every id after the damage may be shifted.",
+    fix="Regenerate the shard, or read it with the dtype it was written in (--dtype).",
+    hypothesis="H1")
+DTYPE = define_rule(
+    "TSD-DATA-DTYPE", "Shards look like they are read with the wrong dtype", Severity.ERROR,
+    why="uint32 ids read as uint16 interleave every id with a 0; uint16 ids read as uint32 become huge "
+        "numbers. Either way every statistic (and training) is about noise.",
+    fix="Read the shards with the dtype they were written in: --dtype uint32 (or uint16).",
+    hypothesis="H1")
+SHORT = define_rule(
+    "TSD-DATA-SHORT", "Shards too short for even one training window", Severity.WARNING,
+    why="A trainer skips a shard shorter than seq_len + 1 tokens; its text never reaches the model.",
+    fix="Merge small shards, or lower --seq-len to the length the trainer really uses.",
+    hypothesis="H1")
+COVERAGE = define_rule(
+    "TSD-H4-COVERAGE", "A much smaller vocabulary would cover the data", Severity.WARNING,
+    why="When the most frequent ids cover almost every token, the other embedding rows are parameters the "
+        "model pays for and rarely trains; a small model learns faster with a smaller vocabulary "
+        "(a contributing factor, not a cause of missing articles).",
+    fix="Remap the data to its top-K ids (tsdiag topk SHARDS --k 10000) or retrain a K-piece tokenizer "
+        "(tsdiag train-tokenizer).",
+    hypothesis="H4")
+UNUSED_ROWS = define_rule(
+    "TSD-H4-UNUSED-ROWS", "Most vocabulary rows never occur in the data", Severity.INFO,
+    why="Embedding rows of ids that never occur stay at their initial values and only take probability "
+        "mass away from real tokens.",
+    fix="Use a vocabulary fitted to the data (tsdiag topk or tsdiag train-tokenizer).",
+    hypothesis="H4")
+GLUED = define_rule(
+    "TSD-TOK-GLUED", "Tokenizer pieces glue an article to another word", Severity.WARNING,
+    why="A piece like '▁a▁little' makes the article part of a longer token: the model can never predict "
+        "the article on its own, and article statistics per token go wrong.",
+    fix="Retrain the tokenizer with whitespace splitting (sentencepiece defaults; tsdiag train-tokenizer), "
+        "or remove the glued pieces from the vocabulary.")
+ROUND_TRIP = define_rule(
+    "TSD-TOK-ROUND-TRIP", "Encoding and decoding loses articles", Severity.ERROR,
+    why="If decode(encode(text)) has fewer articles than the text, the training data cannot contain them.",
+    fix="Check the tokenizer's normalization rules and vocabulary; re-tokenize with a tokenizer whose "
+        "round trip keeps the text.",
+    hypothesis="H1")
+BYTE_FALLBACK = define_rule(
+    "TSD-TOK-BYTE-FALLBACK", "The text falls back to bytes or the unknown token often", Severity.WARNING,
+    why="Bytes and <unk> carry no word identity; a vocabulary that misses the text makes learning harder.",
+    fix="Train the tokenizer on text like the training data (tsdiag train-tokenizer).")
+
+
+def _pct(x: float) -> float:
+    return round(100 * x, 3)
+
+
+def article_findings(result, t: Thresholds) -> list[Finding]:
+    a, ref = result.articles, result.reference
+    if a is None:
+        return []
+    out = []
+    if ref is not None and a.words_total and ref.word_rate > 0 and not math.isnan(a.word_rate):
+        ratio = a.word_rate / ref.word_rate
+        if ratio < t.article_rate_warn_ratio:
+            severity = Severity.ERROR if ratio < t.article_rate_low_ratio else Severity.WARNING
+            evidence = [
+                Evidence("article words / words", _pct(a.word_rate), "%",
+                         f"{a.word_count:,} of {a.words_total:,} words in the shards"),
+                Evidence("reference article words / words", _pct(ref.word_rate), "%", ref.source),
+                Evidence("ratio", round(ratio, 3), "x reference",
+                         f"threshold {t.article_rate_low_ratio} (error) / {t.article_rate_warn_ratio} (warning)"),
+                Evidence("article tokens per sequence, mean", _pct(a.per_sequence_mean), "%",
+                         f"{result.sequences:,} windows of {result.seq_len} tokens"),
+            ]
+            if ref.token_rate is not None:
+                evidence.append(Evidence("reference article tokens / tokens", _pct(ref.token_rate), "%", ref.source))
+            out.append(ARTICLE_RATE.finding(
+                f"the data has {ratio:.2f}x the article rate of real text "
+                f"({_pct(a.word_rate):.2f}% of words vs {_pct(ref.word_rate):.2f}%)",
+                evidence, severity=severity))
+    if result.sequences:
+        share = a.zero_article_sequences / result.sequences
+        if share > t.zero_article_share:
+            out.append(ZERO_ARTICLE.finding(
+                f"{a.zero_article_sequences:,} of {result.sequences:,} windows ({_pct(share):.1f}%) have no article",
+                [Evidence("windows without an article", a.zero_article_sequences, "",
+                          f"{result.layout} packing, seq_len {result.seq_len}"),
+                 Evidence("share", _pct(share), "%", f"threshold {_pct(t.zero_article_share)}%")]))
+    if a.word_count and a.naive_tokens / a.word_count >= t.naive_article_overcount:
+        out.append(NAIVE_COUNT.finding(
+            f"counting article ids gives {a.naive_tokens / a.word_count:.2f}x the article words "
+            f"({a.naive_tokens:,} tokens vs {a.word_count:,} words)",
+            [Evidence("naive article tokens", a.naive_tokens, "", f"ids {', '.join(map(str, a.ids[:8]))}"),
+             Evidence("article words", a.word_count, "", "word-level scan of the token stream"),
+             Evidence("naive per sequence, mean", _pct(a.naive_per_sequence_mean), "%",
+                      f"vs word-level {_pct(a.per_sequence_mean)}%")]))
+    return out
+
+
+def integrity_findings(result, t: Thresholds) -> list[Finding]:
+    i = result.integrity
+    out = []
+    if i.out_of_range_ids:
+        where = ""
+        evidence = [Evidence("ids >= vocab size", i.out_of_range_ids, "tokens", result.coverage.vocab_source),
+                    Evidence("vocab size", result.coverage.vocab_size, "", result.coverage.vocab_source),
+                    Evidence("largest id", i.max_id, "", "token histogram")]
+        if i.out_of_range_first is not None:
+            path, offset, value = i.out_of_range_first
+            where = f"; first: id {value:,} at token {offset:,} of {Path(path).name}"
+            evidence.append(Evidence("first out-of-range id", value, "", f"{path}: token {offset:,}"))
+        out.append(OUT_OF_RANGE.finding(f"{i.out_of_range_ids:,} tokens have ids past the vocabulary{where}",
+                                        evidence))
+    if i.zero_runs.count:
+        out.append(ZERO_RUNS.finding(
+            f"{i.zero_runs.count:,} runs of id 0 ({i.zero_runs.tokens:,} tokens, longest {i.zero_runs.longest:,})",
+            _run_evidence(i.zero_runs, i.zero_run_min)))
+    if i.repeat_runs.count:
+        out.append(REPEAT_RUNS.finding(
+            f"{i.repeat_runs.count:,} runs of one repeated id ({i.repeat_runs.tokens:,} tokens, "
+            f"longest {i.repeat_runs.longest:,})", _run_evidence(i.repeat_runs, i.repeat_run_min)))
+    if result.sequences and i.duplicate_sequences / result.sequences > t.duplicate_sequence_share:
+        share = i.duplicate_sequences / result.sequences
+        evidence = [Evidence("duplicate windows", i.duplicate_sequences, "",
+                             f"{result.sequences:,} windows, 64-bit hash of each"),
+                    Evidence("share", _pct(share), "%", f"threshold {_pct(t.duplicate_sequence_share)}%")]
+        if i.duplicate_example:
+            (p1, o1), (p2, o2) = i.duplicate_example
+            evidence.append(Evidence("example", f"{Path(p1).name}@{o1:,} = {Path(p2).name}@{o2:,}", "",
+                                     "token offsets of two identical windows"))
+        out.append(DUPLICATES.finding(f"{i.duplicate_sequences:,} windows ({_pct(share):.2f}%) repeat an earlier one",
+                                      evidence))
+    for path, extra in i.odd_byte_files:
+        src = next(s for s in result.sources if s.path == path)
+        out.append(ODD_SIZE.finding(
+            f"{Path(path).name} has {extra} byte(s) after its last whole {src.dtype} token",
+            [Evidence("file size", src.file_bytes, "bytes", path),
+             Evidence("token size", _itemsize(src.dtype), "bytes", f"dtype {src.dtype}")], subject=path))
+    out += _dtype_findings(result, t)
+    short = [s for s in result.sources if s.sequences == 0 and result.layout != "contiguous"]
+    if short and not result.sampled:
+        out.append(SHORT.finding(
+            f"{len(short)} shard(s) shorter than one {result.layout} window of {result.seq_len} tokens",
+            [Evidence("tokens", s.tokens, "", s.path) for s in short[:5]]))
+    if result.separators is not None and result.separators.ids and not result.sampled:
+        sep = result.separators
+        gap = result.scanned_tokens / sep.count if sep.count else math.inf
+        if gap > t.separator_gap_max:
+            out.append(NO_SEPARATORS.finding(
+                f"{sep.count:,} BOS/EOS tokens in {result.scanned_tokens:,} tokens",
+                [Evidence("separator tokens", sep.count, "", f"ids {', '.join(map(str, sep.ids))}"),
+                 Evidence("tokens per separator", gap if sep.count else result.scanned_tokens, "",
+                          f"threshold {t.separator_gap_max:,}")]))
+    return out
+
+
+def _itemsize(dtype: str) -> int:
+    import numpy as np
+
+    return np.dtype(dtype).itemsize
+
+
+def _dtype_findings(result, t: Thresholds) -> list[Finding]:
+    counts, total = result.counts, result.scanned_tokens
+    flat = [s for s in result.sources if s.kind == "bin"]
+    if not flat or not total:
+        return []
+    dtype = flat[0].dtype
+    zero_share = float(counts[0]) / total
+    vocab = result.coverage.vocab_size
+    if dtype == "uint16" and zero_share >= t.dtype_zero_share:
+        return [DTYPE.finding(
+            f"{_pct(zero_share):.1f}% of tokens are id 0: the shards look like uint32 read as uint16",
+            [Evidence("share of id 0", _pct(zero_share), "%", "token histogram"),
+             Evidence("dtype read", dtype, "", "--dtype"),
+             Evidence("threshold", _pct(t.dtype_zero_share), "%", "dtype_zero_share")], fix="rerun with --dtype uint32")]
+    if dtype == "uint32" and vocab is not None and result.integrity.out_of_range_ids:
+        share = result.integrity.out_of_range_ids / total
+        if share >= t.dtype_zero_share and result.integrity.max_id >= 1 << 16:
+            return [DTYPE.finding(
+                f"{_pct(share):.1f}% of tokens are past the vocabulary and reach {result.integrity.max_id:,}: "
+                "the shards look like uint16 read as uint32",
+                [Evidence("share past the vocabulary", _pct(share), "%", result.coverage.vocab_source),
+                 Evidence("largest id", result.integrity.max_id, "", "token histogram"),
+                 Evidence("dtype read", dtype, "", "--dtype")], fix="rerun with --dtype uint16")]
+    return []
+
+
+def _run_evidence(runs, minimum: int) -> list[Evidence]:
+    evidence = [Evidence("runs", runs.count, "", f"at least {minimum} tokens each"),
+                Evidence("tokens in runs", runs.tokens, "", "")]
+    for path, offset, length, value in runs.examples[:3]:
+        evidence.append(Evidence("run", f"id {value} x {length:,}", "", f"{path}: token {offset:,}"))
+    return evidence
+
+
+def vocabulary_findings(result, t: Thresholds) -> list[Finding]:
+    c = result.coverage
+    out = []
+    if c.vocab_size is None or result.scanned_tokens < t.coverage_min_tokens_per_row * c.vocab_size:
+        return out  # too little data to say which rows a vocabulary needs
+    k = t.vocab_reference
+    covered = _coverage_at(result.counts, c.vocab_size, k)
+    if c.vocab_size >= t.vocab_large_factor * k and covered >= t.coverage_sufficient:
+        out.append(COVERAGE.finding(
+            f"the top {k:,} ids cover {_pct(covered):.2f}% of tokens; the vocabulary has {c.vocab_size:,}",
+            [Evidence(f"top-{k:,} coverage", _pct(covered), "%", f"{result.scanned_tokens:,} tokens"),
+             Evidence("vocab size", c.vocab_size, "", c.vocab_source),
+             Evidence("ids needed for 99%", c.tokens_for_99, "", "token histogram")],
+            fix=f"remap the data to its top {k:,} ids (tsdiag topk SHARDS --k {k}) or train a {k:,}-piece "
+                "tokenizer (tsdiag train-tokenizer)"))
+    if c.unused_vocab_rows is not None and c.unused_vocab_rows / c.vocab_size > t.unused_vocab_share \
+            and not result.sampled:
+        out.append(UNUSED_ROWS.finding(
+            f"{c.unused_vocab_rows:,} of {c.vocab_size:,} vocabulary ids never occur",
+            [Evidence("unused ids", c.unused_vocab_rows, "", f"{result.scanned_tokens:,} tokens"),
+             Evidence("share", _pct(c.unused_vocab_rows / c.vocab_size), "%",
+                      f"threshold {_pct(t.unused_vocab_share)}%")]))
+    return out
+
+
+def _coverage_at(counts, vocab_size: int, k: int) -> float:
+    import numpy as np
+
+    inside = np.sort(counts[:min(vocab_size, len(counts) - 1)])[::-1]
+    total = counts.sum()
+    return float(inside[:k].sum() / total) if total else float("nan")
+
+
+def data_findings(result, thresholds: Thresholds) -> list[Finding]:
+    """Every finding about one audit."""
+    return (article_findings(result, thresholds) + integrity_findings(result, thresholds)
+            + vocabulary_findings(result, thresholds))
+
+
+def tokenizer_findings(audit, t: Thresholds) -> list[Finding]:
+    """Findings of ``tsdiag audit-tokenizer`` (facts from :func:`tsdiag.data.tokenizer_audit.audit_tokenizer`)."""
+    out = []
+    if audit.glued_pieces:
+        names = ", ".join(repr(g.piece) for g in audit.glued_pieces[:6])
+        out.append(GLUED.finding(
+            f"{len(audit.glued_pieces):,} pieces glue an article to another word: {names}",
+            [Evidence("glued pieces", len(audit.glued_pieces), "", audit.path),
+             Evidence("glued tokens in the text", audit.glued_tokens, "", audit.text_source)],
+            subject=audit.path))
+    if audit.articles_after_round_trip < audit.articles_in_text or audit.articles_in_tokens < audit.articles_in_text:
+        out.append(ROUND_TRIP.finding(
+            f"the text has {audit.articles_in_text} articles; after encode/decode {audit.articles_after_round_trip}, "
+            f"in the token stream {audit.articles_in_tokens}",
+            [Evidence("articles in the text", audit.articles_in_text, "", audit.text_source),
+             Evidence("after decode(encode(text))", audit.articles_after_round_trip, "", audit.path),
+             Evidence("found in the token stream", audit.articles_in_tokens, "", "word-level scan"),
+             Evidence("round trip exact", audit.round_trip_exact, "", audit.path)],
+            subject=audit.path))
+    odd = audit.byte_fallback_tokens + audit.unknown_tokens
+    if audit.tokens and odd / audit.tokens > t.byte_fallback_share:
+        out.append(BYTE_FALLBACK.finding(
+            f"{_pct(odd / audit.tokens):.2f}% of the text's tokens are bytes or <unk>",
+            [Evidence("byte-fallback tokens", audit.byte_fallback_tokens, "", audit.text_source),
+             Evidence("unknown tokens", audit.unknown_tokens, "", audit.text_source),
+             Evidence("tokens", audit.tokens, "", f"threshold {_pct(t.byte_fallback_share)}%")],
+            subject=audit.path))
+    return out
