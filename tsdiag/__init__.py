@@ -19,6 +19,11 @@ _LAZY_API = {
     "inspect_checkpoint": "tsdiag.checkpoint",
     "inspect_directory": "tsdiag.checkpoint",
     "load_state_dict": "tsdiag.checkpoint",
+    "standard_loss": "tsdiag.loss",
+    "article_weighted_loss": "tsdiag.loss",
+    "LossBreakdown": "tsdiag.loss",
+    "retrain": "tsdiag.train.loop",
+    "read_summary": "tsdiag.compare",
     "parse_log": "tsdiag.logs",
     "analyze_curve": "tsdiag.logs",
 }

@@ -77,6 +77,10 @@ def _register() -> None:
     app.command("rules")(rules.rules)
     from tsdiag.commands import inspect
     app.command("inspect")(inspect.inspect)
+    from tsdiag.commands import retrain
+    app.command("retrain")(retrain.retrain)
+    from tsdiag.commands import compare
+    app.command("compare")(compare.compare)
     from tsdiag.commands import logs
     app.command("logs")(logs.logs)
     from tsdiag.commands import audit_data

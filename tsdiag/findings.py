@@ -88,6 +88,7 @@ RULES: dict[str, Rule] = {}
 # ``tsdiag rules`` and docs/findings.md see every code.
 RULE_MODULES: tuple[str, ...] = (
     "tsdiag.checkpoint.rules",
+    "tsdiag.train_rules",
     "tsdiag.logs.rules",
     "tsdiag.data.rules",
 )

@@ -1,0 +1,508 @@
+"""The training loop of a reference run.
+
+Read it top to bottom like llama2.c's ``train.py``: build the model, the
+optimizer and the objective, then step.  What differs is what makes it fast
+and safe:
+
+* no host synchronisation inside a step: per-step metrics (loss sums, counts,
+  grad norm, a non-finite flag) stay on the device in a small buffer that is
+  read once every ``log_interval`` steps; step times come from CUDA events;
+* a non-finite loss or gradient never reaches the weights: the fused AdamW
+  step is skipped on the device (``found_inf``, the mechanism GradScaler
+  uses), and the run stops at the next read-out with the last good weights;
+* the objective (model trunk, final norm, output layer, loss) is one module,
+  so ``torch.compile`` fuses the loss into the output layer's epilogue and DDP
+  wraps everything; ``compile="regional"`` compiles one block (reused by all
+  layers) plus the head, which cuts cold-start time;
+* batches are gathered and pinned in a background thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+import torch.nn as nn
+
+from tsdiag import __version__
+from tsdiag.errors import InputError
+from tsdiag.loss import article_weighted_loss, standard_loss
+from tsdiag.model import build_model
+from tsdiag.recipes import TrainConfig, learning_rate_at
+from tsdiag.train import runfolder
+from tsdiag.train.data import BatchPrefetcher, TokenSplit, to_device_batch, val_batch
+from tsdiag.train.runtime import Runtime, all_reduce_sum, setup_runtime
+
+Reporter = Callable[[str, Mapping[str, Any]], None]
+
+_PROVISIONAL_ITERS = 1_000_000   # schedule length while a time budget is still being converted to steps
+_TIMED_STEPS_FOR_ESTIMATE = 3    # steps after the first (compile) step timed before estimating max_iters
+_WARMUP_STEPS_EXCLUDED = 5       # steps left out of the throughput median (compile, allocator warm-up)
+_EVAL_FORWARD_SHARE = 1 / 3      # a forward pass costs about a third of forward + backward
+
+
+@dataclass
+class ArticleSetup:
+    """Which target ids the objective treats as articles, and where they came from."""
+
+    ids: list[int]
+    pieces: list[str]
+    source: str                      # "tokenizer", "--article-ids" or "none"
+    tokenizer_ids: list[int] | None = None  # the tokenizer's own article ids, when a tokenizer is known
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    status: str                # completed, interrupted, nonfinite or time_budget (the same on every process)
+    run: dict[str, Any]        # the run.json record (empty on processes other than rank 0)
+
+
+class Objective(nn.Module):
+    """Model and loss as one module: ``forward(x, y)`` → (loss to backpropagate, 5 statistics).
+
+    The statistics (objective total, article CE sum, article count, other CE
+    sum, other count) are detached fp32 values that stay on the device.
+    """
+
+    def __init__(self, model: nn.Module, article_ids: list[int], article_weight: float, normalize: str,
+                 weighted: bool):
+        super().__init__()
+        self.model = model
+        self.register_buffer("article_ids", torch.tensor(article_ids, dtype=torch.long), persistent=False)
+        self.article_weight, self.normalize, self.weighted = article_weight, normalize, weighted
+        self.head_loss = self._head_loss
+
+    def _head_loss(self, h, targets):
+        logits = self.model.head(h)
+        if self.weighted:
+            bd = article_weighted_loss(logits, targets, self.article_ids, self.article_weight, self.normalize)
+        else:
+            bd = standard_loss(logits, targets, article_ids=self.article_ids)
+        stats = torch.stack([
+            bd.total.detach(), bd.article_loss * bd.article_tokens, bd.article_tokens.float(),
+            bd.other_loss * bd.other_tokens, bd.other_tokens.float(),
+        ])
+        return bd.total, stats
+
+    def forward(self, x, y):
+        return self.head_loss(self.model.trunk(x), y)
+
+
+def model_config(config: TrainConfig) -> dict[str, Any]:
+    """The architecture part of a TrainConfig in the model family's own names."""
+    if config.arch == "nanogpt":
+        if config.n_kv_heads not in (None, config.n_heads):
+            raise InputError("--n-kv-heads", "the nanoGPT architecture has no grouped-query attention")
+        return dict(n_embd=config.dim, n_layer=config.n_layers, n_head=config.n_heads, vocab_size=config.vocab_size,
+                    block_size=config.max_seq_len, dropout=config.dropout, bias=config.bias)
+    return dict(dim=config.dim, n_layers=config.n_layers, n_heads=config.n_heads, n_kv_heads=config.n_kv_heads,
+                vocab_size=config.vocab_size, hidden_dim=config.hidden_dim, multiple_of=config.multiple_of,
+                max_seq_len=config.max_seq_len, dropout=config.dropout, tie_embeddings=config.tie_embeddings)
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices and embeddings (≥2-D) only, fused kernel."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=config.learning_rate, betas=(config.beta1, config.beta2), fused=True)
+
+
+@dataclass
+class _State:
+    step: int = 0
+    best_val_loss: float = math.inf
+    val_history: list[dict[str, Any]] = field(default_factory=list)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    nonfinite_steps: list[int] = field(default_factory=list)
+    planned_iters: int | None = None
+    status: str = "running"
+
+
+class _StopRequest:
+    """First Ctrl-C asks the loop to save and stop at the next step boundary; a second one aborts."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def retrain(
+    config: TrainConfig,
+    split: TokenSplit,
+    out_dir: str | Path,
+    *,
+    article: ArticleSetup,
+    data_info: Mapping[str, Any],
+    resume: bool = False,
+    reporter: Reporter | None = None,
+    runtime: Runtime | None = None,
+) -> RunResult:
+    """Train ``config`` on ``split`` and write the run folder ``out_dir``; see the module docstring."""
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    rt = runtime or setup_runtime(config.device)
+    report = reporter if (reporter is not None and rt.is_main) else (lambda kind, info: None)
+    if config.gradient_accumulation_steps % rt.world_size:
+        raise InputError("--grad-accum", f"{config.gradient_accumulation_steps} must divide by the "
+                                         f"{rt.world_size} processes of this torchrun")
+    micro_steps = config.gradient_accumulation_steps // rt.world_size
+    if config.vocab_size is None or split.max_id >= config.vocab_size:
+        raise InputError("--vocab-size", f"the data hold id {split.max_id}, the model has "
+                                         f"{config.vocab_size} embedding rows")
+
+    torch.manual_seed(config.seed)
+    model = build_model(config.arch, model_config(config)).to(rt.device)
+    optimizer = make_optimizer(model, config)
+    state = _State(planned_iters=config.max_iters)
+    if resume:
+        _restore(out_dir, model, optimizer, state, split, rt)
+
+    objective = Objective(model, article.ids, config.article_weight, config.normalize,
+                          weighted=config.objective == "weighted").to(rt.device)
+    _compile(objective, config.compile if rt.device.type == "cuda" else "none")
+    trained = objective
+    if rt.distributed:
+        trained = nn.parallel.DistributedDataParallel(
+            objective, device_ids=[rt.device.index] if rt.device.type == "cuda" else None)
+
+    tokens_per_step = config.tokens_per_step()
+    flops_per_step = model.flops_per_token(config.max_seq_len) * tokens_per_step
+    params = [p for p in model.parameters()]
+    max_norm = config.grad_clip if config.grad_clip > 0 else math.inf
+    is_cuda = rt.device.type == "cuda"
+    log_every = max(1, config.log_interval)
+    buffer = torch.zeros(log_every, 7, device=rt.device)  # per step: 5 loss stats, grad norm, non-finite flag
+    pending: list[tuple[int, float, Any]] = []             # (step, lr, end marker) not yet read out
+    last_marker = _marker(is_cuda)
+    step_ms: list[float] = []
+    timings = {"setup_s": 0.0, "first_step_s": None, "eval_s": 0.0}
+    session_start_step = state.step
+    budget_deadline = (started + config.time_budget) if config.time_budget else None
+
+    run_info = dict(config=config, split=split, article=article, data_info=data_info, rt=rt, model=model,
+                    tokens_per_step=tokens_per_step)
+    report("start", {"step": state.step, "max_iters": state.planned_iters, "out_dir": str(out_dir),
+                     "device": rt.device_name, "precision": rt.precision, "world_size": rt.world_size,
+                     "n_params": sum(p.numel() for p in params), "tokens_per_step": tokens_per_step})
+
+    def flush() -> None:
+        """Read the buffered steps back (the one host sync), log them, decide whether to stop."""
+        nonlocal last_marker
+        if not pending:
+            return
+        rows = all_reduce_sum(buffer[:len(pending)].clone(), rt).tolist()
+        times = []
+        for _, _, marker in pending:
+            times.append(_elapsed_ms(last_marker, marker, is_cuda))
+            last_marker = marker
+        for (step, lr, _), values, ms in zip(pending, rows, times):
+            loss_sum, art_sum, art_n, oth_sum, oth_n, norm_sum, bad = values
+            world = rt.world_size
+            row = {
+                "step": step, "tokens": step * tokens_per_step, "loss": loss_sum / (micro_steps * world),
+                "article_loss": art_sum / art_n if art_n else None,
+                "other_loss": oth_sum / oth_n if oth_n else None,
+                "lr": lr, "grad_norm": norm_sum / world, "ms_per_step": ms,
+                "tokens_per_s": tokens_per_step / (ms / 1000) if ms > 0 else None,
+            }
+            row["ratio"] = _ratio(row["article_loss"], row["other_loss"])
+            row["mfu"] = (flops_per_step / (ms / 1000) / (rt.peak_flops * world)) if (rt.peak_flops and ms > 0) \
+                else None
+            if bad > 0:
+                state.nonfinite_steps.append(step)
+            state.metrics.append(row)
+            if step > session_start_step + 1:
+                step_ms.append(ms)
+            else:
+                timings["first_step_s"] = time.perf_counter() - started
+        pending.clear()
+        report("log", state.metrics[-1])
+
+    def evaluate() -> None:
+        eval_started = time.perf_counter()
+        val = _evaluate(objective, split, config, rt)
+        timings["eval_s"] += time.perf_counter() - eval_started
+        entry = {"step": state.step, **val}
+        state.val_history.append(entry)
+        if state.metrics and state.metrics[-1]["step"] == state.step:
+            state.metrics[-1].update({f"val_{k}" if k != "val_loss" else k: v for k, v in val.items()})
+        state.best_val_loss = min(state.best_val_loss, val["val_loss"])
+        report("eval", entry)
+
+    prefetch = BatchPrefetcher(split.train, config.batch_size, config.max_seq_len, seed=config.seed, rank=rt.rank,
+                               start_step=state.step, micro_steps=micro_steps, device=rt.device)
+    timings["setup_s"] = time.perf_counter() - started
+    try:
+        with _StopRequest() as stop:
+            while state.planned_iters is None or state.step < state.planned_iters:
+                schedule_iters = state.planned_iters or _PROVISIONAL_ITERS
+                lr = learning_rate_at(state.step, config, schedule_iters)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                stats = torch.zeros(5, device=rt.device)
+                for micro in range(micro_steps):
+                    x, y = next(prefetch)
+                    sync = trained.no_sync() if (rt.distributed and micro < micro_steps - 1) else contextlib.nullcontext()
+                    with sync:
+                        with rt.autocast():
+                            total, micro_stats = trained(x, y)
+                        (total / micro_steps).backward()
+                    stats += micro_stats
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+                bad = ~(torch.isfinite(stats[0]) & torch.isfinite(grad_norm))
+                optimizer.found_inf = bad.float()  # the fused AdamW skips the update on the device
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                buffer[len(pending)] = torch.cat([stats, grad_norm.reshape(1).float(), bad.reshape(1).float()])
+                state.step += 1
+                pending.append((state.step, lr, _marker(is_cuda)))
+
+                first_of_session = state.step == session_start_step + 1
+                eval_due = state.step % config.eval_interval == 0 or state.step == state.planned_iters
+                if len(pending) == log_every or first_of_session or eval_due:
+                    flush()
+                    reason = _stop_reason(state, stop.requested, budget_deadline, rt)
+                    if state.planned_iters is None and len(step_ms) >= _TIMED_STEPS_FOR_ESTIMATE:
+                        state.planned_iters = _estimate_iters(state.step, step_ms, config, started, micro_steps, rt)
+                        report("planned", {"max_iters": state.planned_iters})
+                    if reason:
+                        state.status = reason
+                        break
+                if eval_due:
+                    evaluate()
+                    _save(out_dir, run_info, optimizer, state, timings, step_ms, started, final=False)
+    finally:
+        prefetch.close()
+
+    flush()
+    if state.status == "running":
+        state.status = "completed"
+    if not state.val_history or state.val_history[-1]["step"] != state.step:
+        evaluate()
+    _save(out_dir, run_info, optimizer, state, timings, step_ms, started, final=True)
+    run = runfolder.read_run(out_dir) if rt.is_main else {}
+    report("end", run)
+    return RunResult(out_dir=out_dir, status=state.status, run=run)
+
+
+# --------------------------------------------------------------------------- helpers of the loop
+
+def _compile(objective: Objective, mode: str) -> None:
+    if mode == "full":
+        objective.compile()
+    elif mode == "regional":
+        for block in objective.model.blocks:
+            block.compile()
+        objective.head_loss = torch.compile(objective._head_loss)
+
+
+def _marker(is_cuda: bool):
+    if is_cuda:
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+    return time.perf_counter()
+
+
+def _elapsed_ms(start, end, is_cuda: bool) -> float:
+    return start.elapsed_time(end) if is_cuda else (end - start) * 1000
+
+
+def _ratio(article: float | None, other: float | None) -> float | None:
+    return article / other if (article is not None and other) else None
+
+
+def _stop_reason(state: _State, interrupted: bool, deadline: float | None, rt: Runtime) -> str | None:
+    """Non-finite loss, Ctrl-C or an exhausted time budget; all processes agree on the answer."""
+    flags = torch.tensor([
+        float(bool(state.nonfinite_steps)), float(interrupted),
+        float(deadline is not None and time.perf_counter() > deadline),
+    ], device=rt.device)
+    nonfinite, interrupted_any, out_of_time = (v > 0 for v in all_reduce_sum(flags, rt).tolist())
+    if nonfinite:
+        return "nonfinite"
+    if interrupted_any:
+        return "interrupted"
+    if out_of_time:
+        return "time_budget"
+    return None
+
+
+def _estimate_iters(step: int, step_ms: list[float], config: TrainConfig, started: float, micro_steps: int,
+                    rt: Runtime) -> int:
+    """How many steps fit the time budget at the measured pace, evaluation included (rank 0 decides)."""
+    step_s = statistics.median(step_ms) / 1000
+    eval_share = config.eval_iters / (config.eval_interval * micro_steps * rt.world_size) * _EVAL_FORWARD_SHARE
+    remaining = config.time_budget - (time.perf_counter() - started)
+    estimate = torch.tensor([step + max(1, int(remaining / (step_s * (1 + eval_share))))], device=rt.device)
+    if rt.distributed:
+        torch.distributed.broadcast(estimate, src=0)
+    return int(estimate.item())
+
+
+@torch.no_grad()
+def _evaluate(objective: Objective, split: TokenSplit, config: TrainConfig, rt: Runtime) -> dict[str, float | None]:
+    """Plain cross-entropy on the held-out batches (the same ones every time), split by token class."""
+    objective.eval()
+    sums = torch.zeros(4, device=rt.device)
+    for index in range(rt.rank, config.eval_iters, rt.world_size):
+        x, y = to_device_batch(val_batch(split.val, config.batch_size, config.max_seq_len, seed=config.seed,
+                                         index=index), rt.device)
+        with rt.autocast():
+            _, stats = objective(x, y)
+        sums += stats[1:]
+    objective.train()
+    art_sum, art_n, oth_sum, oth_n = all_reduce_sum(sums, rt).tolist()
+    article_loss = art_sum / art_n if art_n else None
+    other_loss = oth_sum / oth_n if oth_n else None
+    return {"val_loss": (art_sum + oth_sum) / (art_n + oth_n), "article_loss": article_loss,
+            "other_loss": other_loss, "ratio": _ratio(article_loss, other_loss)}
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _throughput(step_ms: list[float], tokens_per_step: int, flops_per_token: float, rt: Runtime) -> dict:
+    timed = step_ms[_WARMUP_STEPS_EXCLUDED - 1:] if len(step_ms) >= _WARMUP_STEPS_EXCLUDED + 3 else step_ms
+    ms = _median(timed)
+    tokens_per_s = tokens_per_step / (ms / 1000) if ms else None
+    mfu = flops_per_token * tokens_per_s / (rt.peak_flops * rt.world_size) if (tokens_per_s and rt.peak_flops) \
+        else None
+    return {"ms_per_step": ms, "tokens_per_s": tokens_per_s, "mfu": mfu, "steps_timed": len(timed),
+            "device": rt.device_name, "peak_flops": rt.peak_flops, "precision": rt.precision,
+            "world_size": rt.world_size}
+
+
+def _save(out_dir: Path, info: Mapping[str, Any], optimizer, state: _State, timings: dict, step_ms: list[float],
+          started: float, *, final: bool) -> None:
+    """Write the whole run folder at ``state.step`` (rank 0 only)."""
+    rt: Runtime = info["rt"]
+    if not rt.is_main:
+        return
+    config: TrainConfig = info["config"]
+    model: nn.Module = info["model"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    last_val = state.val_history[-1] if state.val_history else {}
+    val_loss = last_val.get("val_loss")
+    best = state.best_val_loss if math.isfinite(state.best_val_loss) else None
+    model_state = model.state_dict()
+    runfolder.write_checkpoint(out_dir, {
+        "model": model_state, "optimizer": optimizer.state_dict(), "model_args": model.config_dict(),
+        "iter_num": state.step, "best_val_loss": best, "val_loss": val_loss, "config": config.to_dict(),
+    })
+    runfolder.write_model(out_dir, model_state, {
+        "step": str(state.step), "val_loss": str(val_loss), "best_val_loss": str(best), "recipe": config.recipe,
+        "format": "tsdiag-run", "family": model.family, "model_args": model.config_dict(),
+    })
+    runfolder.write_metrics(out_dir, state.metrics)
+    runfolder.write_run(out_dir, _run_record(info, state, timings, step_ms, started, val_loss, best))
+    if final:
+        runfolder.plot_run(out_dir, state.metrics, f"{config.recipe} ({config.objective} objective)")
+
+
+def _run_record(info, state: _State, timings, step_ms, started, val_loss, best) -> dict[str, Any]:
+    config: TrainConfig = info["config"]
+    model: nn.Module = info["model"]
+    split: TokenSplit = info["split"]
+    article: ArticleSetup = info["article"]
+    rt: Runtime = info["rt"]
+    last_val = state.val_history[-1] if state.val_history else {}
+    last_train = state.metrics[-1] if state.metrics else {}
+    return {
+        "schema": runfolder.RUN_SCHEMA,
+        "kind": "tsdiag-run",
+        "tsdiag_version": __version__,
+        "recipe": config.recipe,
+        "objective": config.objective,
+        "article_weight": config.article_weight,
+        "normalize": config.normalize,
+        "article_ids": article.ids,
+        "article_pieces": article.pieces,
+        "article_ids_source": article.source,
+        "architecture": {"family": model.family, **model.config_dict(),
+                         "n_params": sum(p.numel() for p in model.parameters())},
+        "config": config.to_dict(),
+        "provenance": dict(config.provenance),
+        "status": state.status,
+        "step": state.step,
+        "max_iters": state.planned_iters,
+        "tokens_per_step": info["tokens_per_step"],
+        "tokens_seen": state.step * info["tokens_per_step"],
+        "nonfinite_steps": state.nonfinite_steps,
+        "val_loss": val_loss,
+        "best_val_loss": best,
+        "final": {
+            "val_loss": val_loss,
+            "article_loss": last_val.get("article_loss"),
+            "other_loss": last_val.get("other_loss"),
+            "ratio": last_val.get("ratio"),
+            "train_loss": last_train.get("loss"),
+            "train_article_loss": last_train.get("article_loss"),
+            "train_other_loss": last_train.get("other_loss"),
+            "train_ratio": last_train.get("ratio"),
+        },
+        "val_history": state.val_history,
+        "throughput": _throughput(step_ms, info["tokens_per_step"],
+                                  model.flops_per_token(config.max_seq_len), rt),
+        "data": {
+            **info["data_info"],
+            "fingerprint": split.fingerprint,
+            "train_tokens": int(len(split.train)),
+            "val_tokens": int(len(split.val)),
+        },
+        "seed": config.seed,
+        "timings": {**timings, "total_s": time.perf_counter() - started},
+        "files": {"model": runfolder.MODEL_FILE, "checkpoint": runfolder.CHECKPOINT_FILE,
+                  "metrics": runfolder.METRICS_FILE, "plot": runfolder.PLOT_FILE},
+    }
+
+
+def _restore(out_dir: Path, model: nn.Module, optimizer, state: _State, split: TokenSplit, rt: Runtime) -> None:
+    """Load ckpt.pt, run.json and metrics.csv of ``out_dir`` to continue at the saved step."""
+    run = runfolder.read_run(out_dir)
+    if run["data"]["fingerprint"] != split.fingerprint:
+        raise InputError(out_dir, f"the data differ from the run being resumed (fingerprint "
+                                  f"{split.fingerprint}, saved {run['data']['fingerprint']})")
+    ckpt_path = out_dir / runfolder.CHECKPOINT_FILE
+    try:
+        ckpt = torch.load(ckpt_path, map_location=rt.device, weights_only=True)
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise InputError(ckpt_path, f"cannot resume from this checkpoint: {exc}") from None
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    state.step = int(ckpt["iter_num"])
+    best = ckpt.get("best_val_loss")
+    state.best_val_loss = float(best) if best is not None else math.inf
+    state.val_history = [v for v in run.get("val_history", []) if v["step"] <= state.step]
+    metrics_path = out_dir / runfolder.METRICS_FILE
+    if metrics_path.is_file():
+        state.metrics = [r for r in runfolder.read_metrics(metrics_path) if r["step"] <= state.step]
+    if state.planned_iters is not None and state.step >= state.planned_iters:
+        raise InputError(out_dir, f"the run is already at step {state.step}; raise --max-iters to continue")

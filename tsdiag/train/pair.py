@@ -1,0 +1,99 @@
+"""One or more recipes on the same data, seed and budget: what ``tsdiag retrain`` runs.
+
+``run_recipes(["standard", "weighted"], …)`` is the matched pair: both runs
+start from the same initial weights (same seed, same architecture), see the
+same batches in the same order and are evaluated on the same held-out
+windows, so the objective is the only difference between them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from tsdiag.errors import InputError
+from tsdiag.findings import Finding
+from tsdiag.recipes import TrainConfig, make_config, validate
+from tsdiag.train import runfolder
+from tsdiag.train.data import split_tokens
+from tsdiag.train.loop import ArticleSetup, RunResult, retrain
+from tsdiag.train.runtime import setup_runtime, shutdown
+from tsdiag.train.setup import PreparedData, article_setup, article_token_share, resolve_vocab_size
+
+# Options that may change when a run is resumed; everything else is fixed by the saved run.
+RESUMABLE_OPTIONS = {"max_iters", "time_budget", "eval_interval", "eval_iters", "log_interval", "device", "compile"}
+
+
+@dataclass
+class RecipeOutcome:
+    config: TrainConfig
+    article: ArticleSetup
+    findings: list[Finding]
+    result: RunResult
+
+
+def resume_config(out_dir: Path, options: Mapping[str, Any]) -> TrainConfig:
+    """The saved run's config, with only the options a resumed run may change."""
+    run = runfolder.read_run(out_dir)
+    fixed = sorted(k for k, v in options.items() if v is not None and k not in RESUMABLE_OPTIONS)
+    if fixed:
+        names = ", ".join("--" + k.replace("_", "-") for k in fixed)
+        raise InputError(out_dir, f"{names} cannot change when resuming; start a new run in another --out")
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in run["config"].items() if k in known})
+    config.provenance = dict(run.get("provenance", {}))
+    for key, value in options.items():
+        if value is not None:
+            setattr(config, key, value)
+            config.provenance[key] = "command line (resume)"
+    validate(config)
+    return config
+
+
+def run_recipes(
+    recipes: Sequence[str],
+    data: PreparedData,
+    out: Path,
+    *,
+    suspect: Mapping[str, tuple[Any, str]] | None = None,
+    options: Mapping[str, Any] | None = None,
+    resume: bool = False,
+    reporter_for: Callable[[str], Any] | None = None,
+) -> list[RecipeOutcome]:
+    """Train each recipe into ``out/<recipe>/`` and return what happened."""
+    from tsdiag.train_rules import article_id_findings
+
+    options = dict(options or {})
+    explicit_ids = options.pop("article_ids", None)
+    outcomes: list[RecipeOutcome] = []
+    runtime = None
+    for recipe in recipes:
+        out_dir = Path(out) / recipe
+        if resume:
+            config = resume_config(out_dir, options)
+        else:
+            if (out_dir / runfolder.CHECKPOINT_FILE).exists():
+                raise InputError(out_dir, "holds a run already: pass --resume to continue it, or another --out")
+            config = make_config(recipe, suspect, {**options, "article_ids": explicit_ids})
+        split = split_tokens(data.tokens, config.val_fraction, config.max_seq_len, "--data")
+        config.vocab_size = resolve_vocab_size(config.vocab_size, data.tokenizer, split.max_id)
+        article = article_setup(data.tokenizer, config.article_ids, config.vocab_size)
+        if config.objective == "weighted" and not article.ids:
+            raise InputError("--article-ids", "the weighted objective needs article ids: pass --tokenizer (its "
+                                              "article pieces are used) or --article-ids")
+        explicit = article.ids if article.source == "--article-ids" else None
+        findings = article_id_findings(explicit, article.pieces, article.tokenizer_ids, data.info.get("tokenizer"))
+        info = {**data.info, "article_token_share": article_token_share(split.train, article.ids)}
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        reporter = reporter_for(recipe) if reporter_for is not None else None
+        runtime = runtime or setup_runtime(config.device)
+        result = retrain(config, split, out_dir, article=article, data_info=info, resume=resume, reporter=reporter,
+                         runtime=runtime)
+        outcomes.append(RecipeOutcome(config=config, article=article, findings=findings, result=result))
+        if result.status == "interrupted":
+            break  # Ctrl-C: the user asked to stop, so the next recipe does not start
+    if runtime is not None:
+        shutdown(runtime)
+    return outcomes
