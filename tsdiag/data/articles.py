@@ -21,7 +21,7 @@ what most people compute; the word-level count is the true one.
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -370,3 +370,139 @@ def article_mask(tables: ArticleTables, ids) -> np.ndarray:
     if ids.ndim == 2:
         return np.stack([scan_articles(tables, row).mask for row in ids]) if len(ids) else ids.astype(bool)
     return scan_articles(tables, ids).mask
+
+
+# ------------------------------------------------------------ ids to weight
+
+ARTICLE_ID_MIN_SHARE = 0.5
+"""Default share of an id's occurrences that must be whole article words for the weighted objective to weight it.
+
+A recipe parameter, not a judgement threshold: it decides what a training run
+optimises (and is recorded with the run), it never decides a finding.  At 0.5
+an id is kept when most of its uses are articles — weighting it then costs at
+most one wrongly weighted token per article token it catches.
+"""
+
+_MEASURE_CHUNK = 1 << 22  # tokens scanned at a time: bounds the scan's per-token work arrays
+
+
+@dataclass(frozen=True)
+class ArticleIdEvidence:
+    """Why one naive article id is (or is not) weighted."""
+
+    id: int
+    piece: str
+    starts_word: bool              # its surface begins with a separator ("▁the", "Ġthe", " the")
+    occurrences: int | None        # in the measured tokens; None without data
+    in_article_word: int | None    # of those, occurrences that are (part of) a whole article word
+    share: float | None            # in_article_word / occurrences; None without data or occurrences
+    kept: bool
+    basis: str                     # "measured" (share >= min_share) or "piece shape" (starts_word)
+
+
+@dataclass(frozen=True)
+class ArticleIdChoice:
+    """The ids the article-weighted objective weights, with the evidence for each naive article id."""
+
+    words: tuple[str, ...]
+    min_share: float
+    scanned_tokens: int | None     # tokens measured; None: chosen by piece shape alone
+    article_tokens: int | None     # tokens of the measured data that belong to article words
+    per_id: tuple[ArticleIdEvidence, ...]
+
+    @property
+    def ids(self) -> list[int]:
+        return [e.id for e in self.per_id if e.kept]
+
+    @property
+    def method(self) -> str:
+        return "piece shape" if self.scanned_tokens is None else "measured"
+
+    @property
+    def note(self) -> str:
+        if self.scanned_tokens is None:
+            return ("no token data: kept the article pieces that start a word; how often each occurs inside "
+                    "words was not measured")
+        return (f"kept the ids whose occurrences in {self.scanned_tokens:,} tokens are at least "
+                f"{self.min_share:.0%} whole article words; ids absent from them are kept when they start a word")
+
+    def weighted_tokens(self) -> int | None:
+        """Occurrences of the kept ids in the measured data (the tokens the objective weights there)."""
+        if self.scanned_tokens is None:
+            return None
+        return sum(e.occurrences or 0 for e in self.per_id if e.kept)
+
+    def to_dict(self) -> dict:
+        """The record of a run (run.json ``data.article_id_choice``)."""
+        naive = None if self.scanned_tokens is None else sum(e.occurrences or 0 for e in self.per_id)
+        return {
+            "method": self.method, "note": self.note, "words": list(self.words), "min_share": self.min_share,
+            "ids": self.ids, "scanned_tokens": self.scanned_tokens, "article_tokens": self.article_tokens,
+            "naive_tokens": naive, "weighted_tokens": self.weighted_tokens(),
+            "per_id": [asdict(e) for e in self.per_id],
+        }
+
+
+def naive_id_counts(tables: ArticleTables, ids) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per naive id (``tables.naive_ids`` order): occurrences in one token stream, and how many are article words.
+
+    Also returns the stream's tokens that belong to article words.  The stream
+    is scanned in chunks, each with its real neighbours as context, so the
+    answer equals :func:`scan_articles` on the whole stream at bounded memory.
+    """
+    ids = np.asarray(ids).reshape(-1)
+    k, c = len(tables.naive_ids), tables.context
+    occurrences, in_word = np.zeros(k, dtype=np.int64), np.zeros(k, dtype=np.int64)
+    article_tokens = 0
+    for lo in range(0, ids.size, _MEASURE_CHUNK):
+        hi = min(lo + _MEASURE_CHUNK, ids.size)
+        a, b = max(lo - c, 0), min(hi + c, ids.size)
+        idx = np.full(hi - lo + 2 * c, tables.sentinel, dtype=np.intp)
+        idx[c - (lo - a):c + (b - lo)] = tables.clip(ids[a:b])
+        scan = scan_span(tables, idx, tables.flags[idx], c, c + hi - lo)
+        article_tokens += int(np.count_nonzero(scan.mask))
+        at = np.flatnonzero(scan.naive)
+        slot = np.searchsorted(tables.naive_ids, ids[lo:hi][at])
+        occurrences += np.bincount(slot, minlength=k)
+        in_word += np.bincount(slot[scan.mask[at] != 0], minlength=k)
+    return occurrences, in_word, article_tokens
+
+
+def article_word_ids(tokenizer: Tokenizer, tokens=None, words: Sequence[str] = ARTICLE_WORDS,
+                     min_share: float = ARTICLE_ID_MIN_SHARE) -> tuple[np.ndarray, ArticleIdChoice]:
+    """The token ids an article-weighted objective should weight, and the evidence for each.
+
+    Candidates are the naive article ids (:func:`tsdiag.tokenizer.article_piece_ids`).
+    Some of them mostly spell parts of other words (a 512-piece vocabulary
+    trained on TinyStories uses ``"an"`` and ``"a"`` almost only inside words),
+    so weighting them weights non-articles.  With ``tokens`` (the training data, one stream) each
+    candidate is kept when at least ``min_share`` of its occurrences there are
+    whole article words, measured with the word-level scanner; a candidate
+    that never occurs is judged by its shape.  Without data every candidate is
+    judged by its shape: kept when its surface starts a word ("▁the",
+    "Ġthe"), dropped when it can continue one ("the", "a").
+    """
+    if not 0.0 <= min_share <= 1.0:
+        raise ValueError(f"min_share must be between 0 and 1, got {min_share!r}")
+    tables = ArticleTables.build(tokenizer, words)
+    surfaces = tokenizer.surfaces()
+    starts_word = [PieceShape.of(surfaces[i]).starts_sep for i in tables.naive_ids.tolist()]
+    measured = tokens is not None
+    if measured:
+        tokens = np.asarray(tokens).reshape(-1)
+        occurrences, in_word, article_tokens = naive_id_counts(tables, tokens)
+    evidence = []
+    for j, (i, piece) in enumerate(zip(tables.naive_ids.tolist(), tables.pieces_of_naive)):
+        seen = int(occurrences[j]) if measured else None
+        hits = int(in_word[j]) if measured else None
+        share = hits / seen if seen else None
+        if share is None:
+            kept, basis = starts_word[j], "piece shape"
+        else:
+            kept, basis = share >= min_share, "measured"
+        evidence.append(ArticleIdEvidence(id=int(i), piece=piece, starts_word=starts_word[j], occurrences=seen,
+                                          in_article_word=hits, share=share, kept=kept, basis=basis))
+    choice = ArticleIdChoice(words=tables.words, min_share=float(min_share),
+                             scanned_tokens=int(tokens.size) if measured else None,
+                             article_tokens=article_tokens if measured else None, per_id=tuple(evidence))
+    return np.asarray(choice.ids, dtype=np.int64), choice

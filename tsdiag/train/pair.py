@@ -79,7 +79,7 @@ def run_recipes(
             config = make_config(recipe, suspect, {**options, "article_ids": explicit_ids})
         split = split_tokens(data.tokens, config.val_fraction, config.max_seq_len, "--data")
         config.vocab_size = resolve_vocab_size(config.vocab_size, data.tokenizer, split.max_id)
-        article = article_setup(data.tokenizer, config.article_ids, config.vocab_size)
+        article = article_setup(data.tokenizer, config.article_ids, config.vocab_size, data.article_choice)
         if config.objective == "weighted" and not article.ids:
             raise InputError("--article-ids", "the weighted objective needs article ids: pass --tokenizer (its "
                                               "article pieces are used) or --article-ids")

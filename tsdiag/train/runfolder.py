@@ -6,7 +6,9 @@
                        best_val_loss, config (+ val_loss), so llama2.c/nanoGPT
                        tools and ``tsdiag inspect`` read it; ``--resume`` starts here
     run.json           schema 1: recipe, architecture, progress, val history, data
-                       fingerprint, throughput, timings (docs/retrain.md lists the keys)
+                       fingerprint, the article ids chosen and their per-id evidence
+                       (``data.article_id_choice``), throughput, timings (docs/retrain.md
+                       lists the keys)
     metrics.csv        one row per optimizer step (validation columns at eval steps)
     loss.png           loss and article/other ratio against step
 

@@ -1,8 +1,10 @@
 """Inputs of a reference run: tokens, tokenizer, vocabulary size and article ids.
 
 Reading shards and text is the data readers' job (:mod:`tsdiag.data.shards`);
-finding article pieces is the tokenizer's (:func:`tsdiag.tokenizer.article_piece_ids`).
-This module only puts their answers together for :func:`tsdiag.train.loop.retrain`.
+finding article pieces is the tokenizer's (:func:`tsdiag.tokenizer.article_piece_ids`), and
+choosing which of them are article words in the data is the word scanner's
+(:func:`tsdiag.data.articles.article_word_ids`).  This module only puts their
+answers together for :func:`tsdiag.train.loop.retrain`.
 """
 
 from __future__ import annotations
@@ -20,16 +22,23 @@ from tsdiag.train.loop import ArticleSetup
 @dataclass
 class PreparedData:
     tokens: np.ndarray
-    info: dict[str, Any]          # run.json "data": sources, dtype, tokenizer, tokens, article_token_share
+    info: dict[str, Any]          # run.json "data": sources, dtype, tokenizer, tokens, article_id_choice
     tokenizer: Any | None
+    article_choice: Any | None = None  # ArticleIdChoice measured on these tokens (None without a tokenizer)
 
 
-_ARTICLE_SHARE_SAMPLE = 10_000_000  # tokens looked at to report the share of article targets
+_ARTICLE_SHARE_SAMPLE = 10_000_000  # tokens looked at to choose article ids and report the share of article targets
 
 
 def prepare_data(paths: Sequence[str | Path], *, tokenizer_path: str | Path | None = None, dtype: str = "uint16",
                  text_column: str = "text") -> PreparedData:
-    """Load every token of ``paths`` (shards, or text tokenized with ``tokenizer_path``)."""
+    """Load every token of ``paths`` (shards, or text tokenized with ``tokenizer_path``).
+
+    With a tokenizer, the ids the weighted objective will weight are chosen on
+    the first 10M tokens (:func:`tsdiag.data.articles.article_word_ids`) and
+    their evidence goes into ``info["article_id_choice"]``.
+    """
+    from tsdiag.data.articles import article_word_ids
     from tsdiag.data.shards import expand_paths, load_token_array
     from tsdiag.tokenizer import load_tokenizer
 
@@ -42,8 +51,13 @@ def prepare_data(paths: Sequence[str | Path], *, tokenizer_path: str | Path | No
         "dtype": str(tokens.dtype),
         "tokenizer": str(tokenizer_path) if tokenizer_path is not None else None,
         "tokens": int(tokens.size),
+        "article_id_choice": None,
     }
-    return PreparedData(tokens=tokens, info=info, tokenizer=tokenizer)
+    choice = None
+    if tokenizer is not None:
+        _, choice = article_word_ids(tokenizer, tokens[:_ARTICLE_SHARE_SAMPLE])
+        info["article_id_choice"] = choice.to_dict()
+    return PreparedData(tokens=tokens, info=info, tokenizer=tokenizer, article_choice=choice)
 
 
 def resolve_vocab_size(explicit: int | None, tokenizer, max_id: int) -> int:
@@ -55,8 +69,20 @@ def resolve_vocab_size(explicit: int | None, tokenizer, max_id: int) -> int:
     return max_id + 1
 
 
-def article_setup(tokenizer, explicit_ids: Sequence[int] | None, vocab_size: int) -> ArticleSetup:
-    """Article ids for the objective: explicit ids win, else the tokenizer's article pieces."""
+def _shape_choice(tokenizer):
+    """Article ids by piece shape alone (no data seen)."""
+    from tsdiag.data.articles import article_word_ids
+
+    return article_word_ids(tokenizer)[1]
+
+
+def article_setup(tokenizer, explicit_ids: Sequence[int] | None, vocab_size: int, choice=None) -> ArticleSetup:
+    """Article ids for the objective: explicit ids win, else the article-word ids of ``choice``
+    (measured on the data by :func:`prepare_data`), else those chosen by piece shape alone.
+
+    ``tokenizer_ids`` (what explicit ids are checked against) stay every
+    article piece of the tokenizer, as :func:`tsdiag.tokenizer.article_piece_ids` finds them.
+    """
     tokenizer_ids = None
     if tokenizer is not None:
         from tsdiag.tokenizer import article_piece_ids
@@ -67,8 +93,8 @@ def article_setup(tokenizer, explicit_ids: Sequence[int] | None, vocab_size: int
         if outside:
             raise InputError("--article-ids", f"ids {outside} are outside the vocabulary of {vocab_size}")
         ids, source = sorted(set(int(i) for i in explicit_ids)), "--article-ids"
-    elif tokenizer_ids:
-        ids, source = tokenizer_ids, "tokenizer"
+    elif tokenizer_ids and (chosen := (choice or _shape_choice(tokenizer)).ids):
+        ids, source = chosen, "tokenizer"
     else:
         ids, source = [], "none"
     pieces = [tokenizer.id_to_piece(i) for i in ids] if tokenizer is not None else ["?" for _ in ids]
