@@ -84,6 +84,16 @@ class TrainConfig:
         values.pop("provenance")
         return values
 
+    def resolved_dict(self, max_iters: int) -> dict[str, Any]:
+        """:meth:`to_dict` with the schedule written out (no ``None`` meaning "default").
+
+        This is what ckpt.pt's ``config`` holds: other tools (and ``tsdiag
+        inspect``) cannot know tsdiag's defaults, and would otherwise assume
+        llama2.c's (min_lr 0, warmup 1000).
+        """
+        return {**self.to_dict(), "max_iters": max_iters, "min_lr": self.resolved_min_lr(),
+                "warmup_iters": self.resolved_warmup(max_iters), "lr_decay_iters": self.lr_decay_iters or max_iters}
+
 
 def learning_rate_at(step: int, config: TrainConfig, max_iters: int) -> float:
     """llama2.c's schedule: linear warmup, cosine decay to min_lr at lr_decay_iters, then flat.

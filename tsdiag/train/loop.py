@@ -415,7 +415,8 @@ def _save(out_dir: Path, info: Mapping[str, Any], optimizer, state: _State, timi
     model_state = model.state_dict()
     runfolder.write_checkpoint(out_dir, {
         "model": model_state, "optimizer": optimizer.state_dict(), "model_args": model.config_dict(),
-        "iter_num": state.step, "best_val_loss": best, "val_loss": val_loss, "config": config.to_dict(),
+        "iter_num": state.step, "best_val_loss": best, "val_loss": val_loss,
+        "config": config.resolved_dict(state.planned_iters or state.step),
     })
     runfolder.write_model(out_dir, model_state, {
         "step": str(state.step), "val_loss": str(val_loss), "best_val_loss": str(best), "recipe": config.recipe,
