@@ -74,9 +74,7 @@ def test_matched_pair_learns_and_writes_run_folders(cli, tmp_path, stories, sp_m
 
 
 def test_inspect_reads_step_and_val_loss(cli, tmp_path, stories, sp_model):
-    inspect_checkpoint = getattr(pytest.importorskip("tsdiag.checkpoint"), "inspect_checkpoint", None)
-    if inspect_checkpoint is None:
-        pytest.skip("checkpoint inspection not built yet")
+    from tsdiag.checkpoint import inspect_checkpoint
 
     out = tmp_path / "runs"
     _retrain(cli, "--standard", "--data", stories, "--tokenizer", sp_model, "--max-iters", "6", "--eval-every", "3",
@@ -85,6 +83,12 @@ def test_inspect_reads_step_and_val_loss(cli, tmp_path, stories, sp_model):
     facts = inspect_checkpoint(out / "standard" / "ckpt.pt")
     assert facts.training.step.value == 6
     assert facts.training.best_val_loss.value == pytest.approx(run["best_val_loss"])
+    # the schedule is recorded as trained, not inferred from llama2.c's code defaults (min_lr 0, warmup 1000)
+    hyper = facts.hyperparameters
+    assert hyper["min_lr"].value == pytest.approx(hyper["learning_rate"].value / 10)
+    assert hyper["min_lr"].origin == "recorded" and hyper["lr_decay_iters"].value == 6
+    assert hyper["warmup_iters"].origin == "recorded" and hyper["warmup_iters"].value == 1  # 5% of 6 steps, at least 1
+    assert not [f.code for f in facts.findings if f.code.startswith("TSD-H3")]
 
 
 def _setup(tmp_path, stories, sp_model, **options):
