@@ -83,6 +83,12 @@ def _register() -> None:
     app.command("compare")(compare.compare)
     from tsdiag.commands import logs
     app.command("logs")(logs.logs)
+    from tsdiag.commands import diagnose
+    app.command("diagnose")(diagnose.diagnose)
+    from tsdiag.commands import sample
+    app.command("sample")(sample.sample)
+    from tsdiag.commands import demo
+    app.command("demo")(demo.demo)
     from tsdiag.commands import audit_data
     app.command("audit-data")(audit_data.audit_data)
     from tsdiag.commands import audit_tokenizer

@@ -91,6 +91,7 @@ RULE_MODULES: tuple[str, ...] = (
     "tsdiag.train_rules",
     "tsdiag.logs.rules",
     "tsdiag.data.rules",
+    "tsdiag.sample_rules",
 )
 
 
@@ -146,13 +147,15 @@ class Evidence:
     unit: str = ""
     source: str = ""
 
-    def __str__(self) -> str:
+    def brief(self) -> str:
+        """Name, value and unit without the source: for tables where space is short."""
         text = f"{self.name} {format_value(self.value)}"
         if self.unit:
             text += f" {self.unit}" if not self.unit.startswith("%") else self.unit
-        if self.source:
-            text += f" ({self.source})"
         return text
+
+    def __str__(self) -> str:
+        return f"{self.brief()} ({self.source})" if self.source else self.brief()
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "value": _json_value(self.value), "unit": self.unit, "source": self.source}

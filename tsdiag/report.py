@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Sequence, TextIO
@@ -34,6 +35,7 @@ class Table:
     columns: list[str]
     rows: list[list[str]]
     note: str = ""
+    highlight: str | None = None  # regex whose matches are emphasised (bold in rich and Markdown)
 
 
 @dataclass
@@ -95,8 +97,12 @@ def _md_table(table: Table) -> list[str]:
     columns = table.columns if any(table.columns) else ["", ""]
     lines.append("| " + " | ".join(_md_cell(c) or " " for c in columns) + " |")
     lines.append("|" + "---|" * len(columns))
+    pattern = re.compile(table.highlight) if table.highlight else None
     for row in table.rows:
-        lines.append("| " + " | ".join(_md_cell(c) for c in row) + " |")
+        cells = [_md_cell(c) for c in row]
+        if pattern is not None:
+            cells = [pattern.sub(lambda m: f"**{m.group(0)}**", c) for c in cells]
+        lines.append("| " + " | ".join(cells) + " |")
     if table.note:
         lines += ["", f"_{table.note}_"]
     return lines + [""]
@@ -157,6 +163,7 @@ def _rich_table(table: Table):
     from rich import box
     from rich.markup import escape
     from rich.table import Table as RichTable
+    from rich.text import Text
 
     show_header = any(table.columns)
     rt = RichTable(
@@ -172,7 +179,11 @@ def _rich_table(table: Table):
     for i, column in enumerate(table.columns):
         rt.add_column(escape(column), overflow="fold", style="bold" if (i == 0 and not show_header) else None)
     for row in table.rows:
-        rt.add_row(*(escape(str(cell)) for cell in row))  # "[model]" in a key is text, not markup
+        cells = [Text(str(cell)) for cell in row]  # Text, not markup: "[model]" in a key stays text
+        if table.highlight:
+            for cell in cells:
+                cell.highlight_regex(table.highlight, style="bold magenta")
+        rt.add_row(*cells)
     return rt
 
 
