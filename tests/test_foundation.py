@@ -136,3 +136,26 @@ def test_atomic_write_replaces_whole_file_with_normal_permissions(tmp_path):
             raise RuntimeError("crash mid-write")
     assert target.read_text() == "first"  # the old file survives a failed write
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # no temp file left behind
+
+
+def test_docs_findings_md_is_generated_from_the_registry(cli):
+    """docs/findings.md documents every code; regenerate with `tsdiag rules --format markdown`."""
+    import re
+    from pathlib import Path
+
+    from tsdiag.findings import all_rules
+
+    rules = all_rules()
+    assert len(rules) > 30
+    for code, rule in rules.items():
+        assert re.fullmatch(r"TSD-[A-Z0-9]+(-[A-Z0-9]+)+", code), code
+        assert rule.summary[0].isupper() and not rule.summary.endswith("."), code
+        assert len(rule.why) > 30 and len(rule.fix) > 15, code
+    code, out, _ = cli("rules", "--format", "markdown")
+    doc = Path(__file__).resolve().parents[1] / "docs" / "findings.md"
+    assert code == 0 and doc.read_text() == out, "docs/findings.md is stale: tsdiag rules --format markdown > docs/findings.md"
+
+
+def test_rules_explains_one_code(cli):
+    code, out, _ = cli("rules", "TSD-H4-VOCAB")
+    assert code == 0 and "why it matters" in out and "llama2.c" in out

@@ -7,7 +7,7 @@ from tsdiag.thresholds import Thresholds
 
 SAMPLE_FEW_ARTICLES = define_rule(
     "TSD-SAMPLE-FEW-ARTICLES",
-    "generated stories use far fewer articles than real TinyStories text",
+    "Generated stories use far fewer articles than real TinyStories text",
     Severity.WARNING,
     why="This is the symptom (\"once upon time there was little girl\"); the rate says how far the model is from "
         "the data it imitates. It does not say why: run `tsdiag diagnose` with the checkpoint, data and log.",
@@ -15,7 +15,7 @@ SAMPLE_FEW_ARTICLES = define_rule(
 )
 SAMPLE_NO_ARTICLE = define_rule(
     "TSD-SAMPLE-NO-ARTICLE",
-    "many generated stories contain no article at all",
+    "Many generated stories contain no article at all",
     Severity.WARNING,
     why="Real TinyStories windows of a few hundred tokens almost never lack an article.",
     fix="Run `tsdiag diagnose` on this checkpoint, its data and its training log to find the cause.",

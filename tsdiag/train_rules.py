@@ -14,7 +14,7 @@ from tsdiag.thresholds import Thresholds
 
 RUN_NONFINITE = define_rule(
     "TSD-RUN-NONFINITE",
-    "The loss or a gradient became NaN/Inf during a reference run.",
+    "The loss or a gradient became NaN/Inf during a reference run",
     Severity.ERROR,
     why="A non-finite loss means the recipe diverged (learning rate too high, no warmup, fp16 overflow). "
         "The run stopped there; its updates from the first non-finite step on were skipped, so the saved "
@@ -25,14 +25,14 @@ RUN_NONFINITE = define_rule(
 )
 RUN_INTERRUPTED = define_rule(
     "TSD-RUN-INTERRUPTED",
-    "A reference run stopped before its planned steps (Ctrl-C or the time budget).",
+    "A reference run stopped before its planned steps (Ctrl-C or the time budget)",
     Severity.INFO,
     why="Its numbers describe a shorter run than planned; a comparison with a finished run is not like for like.",
     fix="Continue it with `tsdiag retrain … --resume --out SAME_FOLDER`.",
 )
 RUN_ARTICLE_IDS = define_rule(
     "TSD-RUN-ARTICLE-IDS",
-    "Explicit --article-ids include ids that are not article words in this tokenizer.",
+    "Explicit --article-ids include ids that are not article words in this tokenizer",
     Severity.ERROR,
     why="Hard-coded ids from another tokenizer (or a guess) weight random tokens instead of 'a', 'an', 'the': "
         "the weighted objective then reproduces nothing and its article/other losses measure the wrong tokens.",
@@ -41,7 +41,7 @@ RUN_ARTICLE_IDS = define_rule(
 )
 W_RATIO_LOW = define_rule(
     "TSD-W-RATIO-LOW",
-    "An article-weighted run's article/other loss ratio is far below 1.",
+    "An article-weighted run's article/other loss ratio is far below 1",
     Severity.WARNING,
     why="The origin project's weighted run fell to a ratio of 0.34: the objective pushes the model to fit the "
         "three article words while the rest of the language (which decides whether it writes stories) lags.",
@@ -51,7 +51,7 @@ W_RATIO_LOW = define_rule(
 )
 W_OTHER_LOSS = define_rule(
     "TSD-W-OTHER-LOSS",
-    "The weighted run's loss on non-article tokens is above the matched standard run's.",
+    "The weighted run's loss on non-article tokens is above the matched standard run's",
     Severity.WARNING,
     why="Weighting articles buys a lower article loss with a higher loss on every other token; the matched "
         "standard run shows the same data and budget did better on the text as a whole.",
@@ -61,7 +61,7 @@ W_OTHER_LOSS = define_rule(
 )
 RUN_UNMATCHED = define_rule(
     "TSD-RUN-UNMATCHED",
-    "The runs compared differ in data, seed, architecture or length.",
+    "The runs compared differ in data, seed, architecture or length",
     Severity.WARNING,
     why="A weighted-vs-standard verdict is only fair when everything but the objective is the same.",
     fix="Rerun the pair with `tsdiag retrain --standard --weighted` (same seed, data and budget).",
