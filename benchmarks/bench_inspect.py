@@ -5,11 +5,12 @@ names, as train.py writes it) of at least ``--size-gb`` in ``--dir``, then
 times in fresh subprocesses, ``--repeats`` times each:
 
 * ``python -c 'import torch'`` (the floor every torch-reading tool pays);
-* ``tsdiag inspect FILE --json`` (everything: safety scan, facts, health, NaN/Inf scan of every value);
+* ``tsdiag inspect FILE --json`` (everything: safety scan, facts, health, NaN/Inf scan of every weight);
+* ``tsdiag inspect FILE --json --no-health`` (facts only: reads no tensor data);
 * a plain full ``torch.load(FILE, weights_only=True)`` (no mmap: what hand-written snippets do).
 
-Wall time and peak RSS (``ru_maxrss`` of a wrapper's child) are reported as
-medians with ratios, next to the issue's targets: inspect at most 1 s more
+Repeats are interleaved (one of each command per round). Wall time and peak
+RSS (``ru_maxrss`` of a wrapper's child) are reported as medians with ratios, next to the issue's targets: inspect at most 1 s more
 than ``import torch`` and under 500 MB peak RSS, however large the file.
 
     python benchmarks/bench_inspect.py --dir /tmp/bench --size-gb 1.0
@@ -111,14 +112,17 @@ def main() -> None:
     commands = {
         "import torch": [python, "-c", "import torch"],
         "tsdiag inspect --json": [python, "-m", "tsdiag", "inspect", str(path), "--json"],
+        "... --no-health": [python, "-m", "tsdiag", "inspect", str(path), "--json", "--no-health"],
         "torch.load (full)": [python, "-c", f"import torch; torch.load({str(path)!r}, weights_only=True, "
                                             f"map_location='cpu')"],
     }
     subprocess.run(commands["tsdiag inspect --json"], capture_output=True)   # warm the page cache
-    results = {}
-    for name, cmd in commands.items():
-        runs = [measure(cmd) for _ in range(args.repeats)]
-        results[name] = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
+    runs: dict[str, list] = {name: [] for name in commands}
+    for _ in range(args.repeats):  # interleaved, so that machine noise hits every command alike
+        for name, cmd in commands.items():
+            runs[name].append(measure(cmd))
+    results = {name: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs))
+               for name, rs in runs.items()}
     base_wall, base_rss = results["import torch"]
     print(f"\n{'command':<24}{'wall s (median)':>16}{'x import':>10}{'peak RSS MB':>13}{'x import':>10}")
     for name, (wall, rss) in results.items():

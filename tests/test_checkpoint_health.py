@@ -109,6 +109,21 @@ def test_nan_and_inf_are_found_in_weights_and_optimizer_state(tmp_path):
     assert clean.nonfinite == [] and clean.tensors_scanned > 20
 
 
+def test_optimizer_state_is_sampled_unless_full_scan(tmp_path):
+    """Weights are always scanned in full; optimizer state on its first 16 MiB per tensor by default."""
+    model, optimizer, _ = f.trained_llama(tied=True)
+    opt_state = copy.deepcopy(optimizer.state_dict())
+    big = torch.zeros(5_000_000)   # 20 MB: past the first 16 MiB chunk
+    big[-1] = float("nan")
+    opt_state["state"][2]["exp_avg"] = big
+    torch.save({"model": model.state_dict(), "optimizer": opt_state}, tmp_path / "late_nan.pt")
+    sampled = _health(tmp_path / "late_nan.pt")
+    assert not sampled.full_scan and sampled.nonfinite == []
+    full = _health(tmp_path / "late_nan.pt", full_scan=True)
+    assert full.full_scan and [n.nan for n in full.nonfinite] == [1]
+    assert full.bytes_scanned > sampled.bytes_scanned
+
+
 def test_constant_and_sampled_matrices(tmp_path):
     model = f.Llama2c(vocab_size=5000, dim=64)
     model.layers[0].attention.wq.weight.data.zero_()

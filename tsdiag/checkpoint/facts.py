@@ -171,8 +171,9 @@ class HealthFacts:
     sample_rows_max: int
     sampled: bool                                # True when some matrices were judged on a row sample
     nonfinite: list[NonFinite] = field(default_factory=list)
-    tensors_scanned: int = 0                     # tensors scanned in full for NaN/Inf
+    tensors_scanned: int = 0                     # tensors scanned for NaN/Inf
     bytes_scanned: int = 0
+    full_scan: bool = True                       # False: optimizer state scanned on its first 16 MiB per tensor
     frozen_rows: FrozenRows | None = None
     zero_rows: int | None = None                 # embedding rows that are exactly zero (e.g. padding)
 

@@ -40,7 +40,7 @@ from typing import Callable
 
 from tsdiag.checkpoint.anatomy import Family, detect_family, is_buffer, layer_of
 from tsdiag.checkpoint.facts import (Architecture, FrozenRows, HealthFacts, LayerHealth, NonFinite, TensorHealth)
-from tsdiag.checkpoint.tensors import TensorRef, nonfinite_counts
+from tsdiag.checkpoint.tensors import CHUNK_BYTES, TensorRef, nonfinite_counts
 from tsdiag.thresholds import Thresholds
 
 SAMPLE_ELEMENTS = 1 << 16          # values per matrix the shape tests look at (256 KiB of float32)
@@ -337,8 +337,14 @@ def _layer_table(tensors: list[TensorHealth]) -> list[LayerHealth]:
 def check_health(weights: dict[str, TensorRef], arch: Architecture, t: Thresholds, *,
                  other_tensors: dict[str, TensorRef] | None = None, init_range: float | None = None,
                  optimizer_embedding_state: tuple[TensorRef, str] | None = None, label: str = "weights",
-                 progress: Progress | None = None) -> HealthFacts:
-    """Judge every weight tensor, scan everything for NaN/Inf, look for embedding rows that never moved."""
+                 full_scan: bool = False, progress: Progress | None = None) -> HealthFacts:
+    """Judge every weight tensor, scan for NaN/Inf, look for embedding rows that never moved.
+
+    Weights are scanned for NaN/Inf in full.  The other tensors (optimizer
+    state: twice the weights in an AdamW checkpoint) are scanned in full only
+    with ``full_scan``; otherwise the first 16 MiB of each, which keeps inspect's
+    time flat as checkpoints grow (a NaN step poisons the weights as well).
+    """
     family = detect_family(weights)
     n_layers = arch.get("n_layers") or 0
     seen: set = set()
@@ -377,14 +383,18 @@ def check_health(weights: dict[str, TensorRef], arch: Architecture, t: Threshold
                 to_scan.append((name, ref, is_weight))
     # pread and the sums release the GIL: two threads keep both cores busy on a large file
     with ThreadPoolExecutor(max_workers=SCAN_THREADS) as pool:
-        for (name, ref, is_weight), (nan, inf) in zip(to_scan, pool.map(lambda item: nonfinite_counts(item[1]),
-                                                                         to_scan)):
+        def scan(item):
+            return nonfinite_counts(item[1], None if (item[2] or full_scan) else 1)
+
+        for (name, ref, is_weight), (nan, inf) in zip(to_scan, pool.map(scan, to_scan)):
             if nan or inf:
                 nonfinite.append(NonFinite(name=name, nan=nan, inf=inf, is_weight=is_weight))
             if progress and not is_weight:
                 done += 1
                 progress(done, total)
-    scanned, scanned_bytes = len(to_scan), sum(ref.nbytes for _, ref, _ in to_scan)
+    scanned = len(to_scan)
+    scanned_bytes = sum(ref.nbytes if (is_weight or full_scan) else min(ref.nbytes, CHUNK_BYTES)
+                        for _, ref, is_weight in to_scan)
 
     matrices = [h for h in tensors if h.kind == "matrix" and h.verdict in ("init", "trained", "constant")]
     n_init = sum(h.verdict == "init" for h in matrices)
@@ -394,7 +404,8 @@ def check_health(weights: dict[str, TensorRef], arch: Architecture, t: Threshold
     health = HealthFacts(verdict=verdict, matrices_checked=len(matrices), matrices_init=n_init, tensors=tensors,
                          layers=_layer_table(tensors), sample_rows_max=SAMPLE_ELEMENTS,
                          sampled=any((h.rows_sampled or 0) < (h.rows_total or 0) for h in tensors),
-                         nonfinite=nonfinite, tensors_scanned=scanned, bytes_scanned=scanned_bytes)
+                         nonfinite=nonfinite, tensors_scanned=scanned, bytes_scanned=scanned_bytes,
+                         full_scan=full_scan or not others)
 
     emb_name = arch.embedding_name
     emb = weights.get(emb_name) if emb_name else None

@@ -137,7 +137,7 @@ def _looks_like_checkpoint(path: Path) -> bool:
 
 
 def inspect_raw(raw: RawCheckpoint, *, config: Document | None = None, thresholds: Thresholds | None = None,
-                health: bool = True, siblings: bool = True,
+                health: bool = True, siblings: bool = True, full_scan: bool = False,
                 progress: Callable[[int, int], None] | None = None) -> CheckpointInspection:
     from tsdiag.checkpoint.health import check_health
     from tsdiag.checkpoint.rules import evaluate
@@ -172,10 +172,14 @@ def inspect_raw(raw: RawCheckpoint, *, config: Document | None = None, threshold
         moment = _embedding_moment(raw.documents, emb_shape) if emb_shape and untied else None
         inspection.health = check_health(raw.weights, arch, t, other_tensors=_tensors_in(raw.documents),
                                          init_range=init_range.value if init_range else None,
-                                         optimizer_embedding_state=moment, label=label, progress=progress)
+                                         optimizer_embedding_state=moment, label=label, full_scan=full_scan,
+                                         progress=progress)
         if inspection.health.sampled:
             notes.append(f"health judged large matrices on evenly spaced rows (up to "
-                         f"{inspection.health.sample_rows_max:,} values each); NaN/Inf scanned every value")
+                         f"{inspection.health.sample_rows_max:,} values each)")
+        if not inspection.health.full_scan:
+            notes.append("NaN/Inf: every weight scanned; optimizer state on its first 16 MiB per tensor "
+                         "(--full-scan reads all of it)")
     if siblings:
         inspection.siblings, sibling_notes = sibling_checkpoints(raw.path)
         notes.extend(sibling_notes)
@@ -186,17 +190,19 @@ def inspect_raw(raw: RawCheckpoint, *, config: Document | None = None, threshold
 
 def inspect_checkpoint(path: str | Path, *, config: str | Path | None = None, thresholds: Thresholds | None = None,
                        allow_unsafe_pickle: bool = False, health: bool = True, siblings: bool = True,
+                       full_scan: bool = False,
                        progress: Callable[[int, int], None] | None = None) -> CheckpointInspection:
     """Facts and findings about one checkpoint file or Hugging Face folder.
 
     ``config`` is a YAML/JSON training config that supplies settings the
     checkpoint lacks; ``health=False`` skips reading weight values;
-    ``siblings=False`` skips comparing with other checkpoints in the folder.
+    ``siblings=False`` skips comparing with other checkpoints in the folder;
+    ``full_scan=True`` scans all optimizer state for NaN/Inf, not only its first 16 MiB per tensor.
     """
     raw = read_checkpoint(Path(path), allow_unsafe_pickle=allow_unsafe_pickle)
     document = load_config(config) if config is not None else None
     return inspect_raw(raw, config=document, thresholds=thresholds, health=health, siblings=siblings,
-                       progress=progress)
+                       full_scan=full_scan, progress=progress)
 
 
 def inspect_directory(path: str | Path, *, allow_unsafe_pickle: bool = False) -> DirectoryListing:

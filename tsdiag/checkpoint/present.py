@@ -87,6 +87,7 @@ def health_data(health: HealthFacts | None) -> dict[str, Any] | None:
         "sample_values_max": health.sample_rows_max,
         "nonfinite": [asdict(n) for n in health.nonfinite],
         "tensors_scanned": health.tensors_scanned, "bytes_scanned": health.bytes_scanned,
+        "full_scan": health.full_scan,
         "frozen_rows": None if health.frozen_rows is None else {**asdict(health.frozen_rows),
                                                                 "share": health.frozen_rows.share},
         "zero_rows": health.zero_rows,
@@ -171,7 +172,8 @@ def _health_tables(h: HealthFacts, layers: bool) -> list[Table]:
             ("matrices at init", f"{h.matrices_init} of {h.matrices_checked}"),
             ("NaN/Inf", "none" if not h.nonfinite else
              "; ".join(f"{n.name}: {n.nan} NaN, {n.inf} Inf" for n in h.nonfinite[:4])),
-            ("scanned for NaN/Inf", f"{h.tensors_scanned} tensors, {_size(h.bytes_scanned)}")]
+            ("scanned for NaN/Inf", f"{h.tensors_scanned} tensors, {_size(h.bytes_scanned)}"
+                                    + ("" if h.full_scan else " (optimizer state sampled)"))]
     if h.frozen_rows is not None:
         f = h.frozen_rows
         rows.append(("embedding rows never moved", f"{f.count:,} of {f.rows_checked:,} ({100 * f.share:.1f}%), "

@@ -191,8 +191,8 @@ class MappedFiles:
         return self._maps[path]
 
 
-def nonfinite_counts(ref: TensorRef) -> tuple[int, int]:
-    """(NaN count, Inf count) over every element, streamed.
+def nonfinite_counts(ref: TensorRef, max_chunks: int | None = None) -> tuple[int, int]:
+    """(NaN count, Inf count) over every element (or the first ``max_chunks`` pieces), streamed.
 
     A float sum is finite exactly when no element is NaN or Inf (unless it
     overflows), so the cheap sum decides most chunks and only a suspicious
@@ -203,7 +203,9 @@ def nonfinite_counts(ref: TensorRef) -> tuple[int, int]:
     if not ref.is_float:
         return 0, 0
     nan = inf = 0
-    for chunk in ref.chunks():
+    for i, chunk in enumerate(ref.chunks()):
+        if max_chunks is not None and i >= max_chunks:
+            break
         total = chunk.sum(dtype=torch.float32) if chunk.dtype != torch.float64 else chunk.sum()
         if math.isfinite(float(total)):
             continue

@@ -16,6 +16,7 @@ def inspect(
     config: Annotated[Optional[Path], typer.Option("--config", help="Training config (YAML/JSON) supplying settings the checkpoint lacks.")] = None,
     unsafe_pickle: Annotated[bool, typer.Option("--unsafe-pickle", help="DANGEROUS: unpickle arbitrary objects (weights_only=False). Only for files you trust.")] = False,
     no_health: Annotated[bool, typer.Option("--no-health", help="Skip reading weight values (no init check, no NaN/Inf scan).")] = False,
+    full_scan: Annotated[bool, typer.Option("--full-scan", help="Scan all optimizer state for NaN/Inf too (weights are always scanned in full).")] = False,
     layers: Annotated[bool, typer.Option("--layers", help="Add the per-tensor health table.")] = False,
     *,
     out: OutputOptions,
@@ -56,7 +57,7 @@ def inspect(
             continue
         with _progress(out, path) as progress:
             result = inspect_checkpoint(path, config=config, thresholds=thresholds, allow_unsafe_pickle=unsafe_pickle,
-                                        health=not no_health, progress=progress)
+                                        health=not no_health, full_scan=full_scan, progress=progress)
         inspections.append(result)
         reports.append(inspection_report(result, layers=layers))
     if len(inspections) > 1:
