@@ -207,13 +207,24 @@ def check_runs(summaries: Sequence, findings: Sequence[Finding]) -> Check:
 
 # ------------------------------------------------------------------ matrix
 
+def _unique(evidence: list[Evidence]) -> list[Evidence]:
+    """One line per measured quantity, even when two checks measured it (vocab size from checkpoint and data)."""
+    seen, kept = set(), []
+    for e in evidence:
+        key = (e.name, repr(e.value))
+        if key not in seen:
+            seen.add(key)
+            kept.append(e)
+    return kept
+
+
 def decide(checks: Sequence[Check]) -> list[HypothesisVerdict]:
     """Pure: verdict, evidence, action and rank for every hypothesis."""
     rows = []
     for code in HYPOTHESES:
         found = sort_findings(f for c in checks for f in c.findings
                               if f.hypothesis == code and f.severity >= Severity.WARNING)
-        measured = [e for c in checks for e in c.measured.get(code, [])]
+        measured = _unique([e for c in checks for e in c.measured.get(code, [])])
         if found:
             verdict = "confirmed" if found[0].severity >= Severity.ERROR else "likely"
             evidence = [e for f in found[:3] for e in f.evidence[:2]]
@@ -276,12 +287,14 @@ def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
             checkpoints.append(found)
 
     vocab_size = inputs.vocab_size
+    vocab_source = "--vocab-size"
     for path in checkpoints:
         say(f"inspect {path}")
         inspection = _inspect(path, inputs, t)
         checks.append(check_checkpoint(inspection))
         if vocab_size is None and inspection.architecture.vocab_size is not None:
             vocab_size = int(inspection.architecture.vocab_size.value)
+            vocab_source = inspection.architecture.vocab_size.source
 
     if inputs.data:
         from tsdiag.data.audit import audit_shards
@@ -299,12 +312,14 @@ def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
     logs = list(inputs.logs) + [r / "metrics.csv" for r in inputs.runs if (r / "metrics.csv").is_file()]
     for path in logs:
         from tsdiag.logs import analyze_curve, parse_log
+        from tsdiag.logs.facts import Recorded
 
         say(f"read log {path}")
         curve = parse_log(path)
-        # the log's own vocab statement beats the checkpoint's; an explicit --vocab-size beats both
-        log_vocab = inputs.vocab_size or (None if "vocab_size" in curve.settings else vocab_size)
-        facts, findings = analyze_curve(curve, t, vocab_size=log_vocab)
+        # an explicit --vocab-size beats the log's own statement, which beats the checkpoint's
+        if inputs.vocab_size is None and vocab_size is not None and "vocab_size" not in curve.settings:
+            curve.settings["vocab_size"] = Recorded(vocab_size, vocab_source)
+        facts, findings = analyze_curve(curve, t, vocab_size=inputs.vocab_size)
         checks.append(check_curve(facts, findings))
 
     if inputs.runs:
