@@ -101,3 +101,16 @@ def test_demo_end_to_end(cli, tmp_path):
     assert top == {"weighted": "W", "lr": "H3", "data": "H1"}
     for name in ("standard", "weighted", "lr-too-high/standard"):
         assert (tmp_path / "demo" / "runs" / name / "ckpt.pt").is_file()
+
+
+def test_reference_text_replaces_the_builtin_figure(cli, tmp_path, sp_model):
+    path = cf.llama2c_checkpoint(tmp_path / "ckpt.pt", cf.Llama2c(vocab_size=512))
+    ref = tmp_path / "stories.txt"
+    ref.write_text("The cat saw a dog and an owl. The end.")  # 4 articles in 10 words
+    code, out, _ = cli("sample", path, "--tokenizer", sp_model, "-n", "1", "--max-new-tokens", "4",
+                       "--reference-text", ref, "--json", "--fail-on", "never")
+    obj = json.loads(out)
+    assert code == 0 and obj["reference_per_100_words"] == pytest.approx(40.0)
+    assert obj["reference_source"] == "stories.txt: 4 of 10 words"
+    code, _, err = cli("sample", path, "--tokenizer", sp_model, "--reference-text", tmp_path / "none.txt")
+    assert code == 2 and "none.txt" in err

@@ -55,6 +55,21 @@ def count_words(text: str, articles: Sequence[str] = ARTICLE_WORDS) -> tuple[int
     return len(words), sum(w.lower() in wanted for w in words)
 
 
+def reference_from_text(path: str | Path, articles: Sequence[str] = ARTICLE_WORDS) -> ReferenceFigure:
+    """The article rate of the user's own text (e.g. the training stories), in the unit samples are measured in."""
+    from tsdiag.errors import InputError
+
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise InputError(path, f"cannot read reference text: {exc.strerror or exc}") from None
+    words, article_words = count_words(text, articles)
+    if not words:
+        raise InputError(path, "reference text has no words")
+    return ReferenceFigure(article_words / words, "article words / words (letter runs)",
+                          f"{Path(path).name}: {article_words:,} of {words:,} words")
+
+
 def generate(model, tokenizer, prompt: str, *, n: int, max_new_tokens: int, temperature: float,
              top_k: int | None, seed: int) -> list[str]:
     """``n`` continuations of ``prompt`` (batched; the context is cropped to the model's length)."""
@@ -97,7 +112,8 @@ def _context_length(model) -> int:
 def sample_checkpoint(checkpoint: str | Path, tokenizer_path: str | Path, *, prompt: str = DEFAULT_PROMPT,
                       n: int = 8, max_new_tokens: int = 200, temperature: float = 0.8, top_k: int | None = 200,
                       seed: int = 1337, n_heads: int | None = None,
-                      article_words: Sequence[str] = ARTICLE_WORDS) -> SampleFacts:
+                      article_words: Sequence[str] = ARTICLE_WORDS,
+                      reference: ReferenceFigure | None = None) -> SampleFacts:
     """Load ``checkpoint`` with the reference model, generate, and count articles."""
     import torch
 
@@ -121,4 +137,5 @@ def sample_checkpoint(checkpoint: str | Path, tokenizer_path: str | Path, *, pro
     settings = {"n": n, "max_new_tokens": max_new_tokens, "temperature": temperature, "top_k": top_k,
                 "seed": seed}
     return SampleFacts(str(checkpoint), str(tokenizer_path), prompt, samples, words, articles, empty, settings,
+                       reference=reference or TINYSTORIES_ARTICLE_LETTER_RUN_RATE,
                        article_words_set=tuple(article_words))

@@ -22,6 +22,7 @@ def sample(
     seed: Annotated[int, typer.Option("--seed", help="Random seed (samples are reproducible).")] = 1337,
     n_heads: Annotated[Optional[int], typer.Option("--n-heads", min=1, help="Attention heads, if the checkpoint does not record them.")] = None,
     article_words: Annotated[str, typer.Option("--article-words", help="Comma-separated words counted as articles.")] = "a,an,the",
+    reference_text: Annotated[Optional[Path], typer.Option("--reference-text", help="Text to compare with (e.g. your training stories); default: real TinyStories.")] = None,
     out: OutputOptions = None,
 ) -> None:
     """Generate stories and measure the symptom: articles per 100 words and samples with none,
@@ -32,23 +33,26 @@ def sample(
       tsdiag sample out/ckpt.pt --tokenizer tok512.model
 
       tsdiag sample runs/standard --tokenizer tok512.model -n 4 --temperature 0 --json
+
+      tsdiag sample out/ckpt.pt --tokenizer tok512.model --reference-text data/stories.txt
     """
     from tsdiag.report import Report, Table
-    from tsdiag.sample import article_pattern, sample_checkpoint
+    from tsdiag.sample import article_pattern, reference_from_text, sample_checkpoint
     from tsdiag.sample_rules import sample_findings
 
     existing_paths([checkpoint, tokenizer])
     words = tuple(w.strip() for w in article_words.split(",") if w.strip())
+    reference = reference_from_text(reference_text, words) if reference_text else None
     facts = sample_checkpoint(checkpoint, tokenizer, prompt=prompt, n=n, max_new_tokens=max_new_tokens,
                               temperature=temperature, top_k=top_k, seed=seed, n_heads=n_heads,
-                              article_words=words)
+                              article_words=words, reference=reference)
     rate = facts.rate
     summary = Table("Articles", ["", ""], [
         ["samples", f"{len(facts.samples)} (prompt {facts.prompt!r}, temperature {temperature}, top-k {top_k}, "
                     f"seed {seed})"],
         ["article words", f"{facts.article_words:,} of {facts.words:,} words"],
         ["per 100 words", f"{100 * rate:.2f}" if rate is not None else "-"],
-        ["real TinyStories", f"{100 * facts.reference.value:.2f} per 100 words ({facts.reference.source})"],
+        ["reference", f"{100 * facts.reference.value:.2f} per 100 words ({facts.reference.source})"],
         ["samples without an article", f"{facts.samples_without_article} of {len(facts.samples)}"],
     ])
     texts = Table("Samples", ["#", "text"], [[str(i + 1), facts.prompt + s] for i, s in enumerate(facts.samples)],
