@@ -132,7 +132,9 @@ def format_value(value: Any) -> str:
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             return str(value)
-        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        if value != 0 and abs(value) < 1e-3:
             return f"{value:.3g}"
         return f"{value:.4g}"
     return str(value)
