@@ -159,3 +159,13 @@ def test_docs_findings_md_is_generated_from_the_registry(cli):
 def test_rules_explains_one_code(cli):
     code, out, _ = cli("rules", "TSD-H4-VOCAB")
     assert code == 0 and "why it matters" in out and "llama2.c" in out
+
+
+def test_public_api_names_resolve():
+    import tsdiag
+
+    for name in tsdiag._LAZY_API:
+        assert callable(getattr(tsdiag, name)), name
+        assert callable(getattr(tsdiag, name)), name  # still the function once its module is imported
+    with pytest.raises(AttributeError):
+        tsdiag.not_a_thing

@@ -26,6 +26,7 @@ _LAZY_API = {
     "read_summary": "tsdiag.compare",
     "parse_log": "tsdiag.logs",
     "analyze_curve": "tsdiag.logs",
+    "sample_checkpoint": "tsdiag.sample",
 }
 
 
