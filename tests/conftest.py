@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# tests/data_factory.py provides the tokenizer fixtures (sp_model, hf_json, char_meta) to every test file
+pytest_plugins = ["data_factory"]
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 

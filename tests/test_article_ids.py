@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from data_factory import STORIES, build_sp_model, encode_corpus, hf_json, sp_model  # noqa: F401
+from data_factory import STORIES, build_sp_model, encode_corpus
 
 from tsdiag.data import articles
 from tsdiag.data.articles import ArticleTables, article_word_ids, naive_id_counts, scan_articles

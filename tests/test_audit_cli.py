@@ -7,7 +7,7 @@ import pickle
 
 import numpy as np
 import pytest
-from data_factory import STORIES, count_article_words, encode_corpus, sp_model, write_shard  # noqa: F401
+from data_factory import STORIES, count_article_words, encode_corpus, write_shard
 
 from tsdiag.tokenizer import load_tokenizer
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from data_factory import (SHARD_KINDS, STORIES, char_meta, count_article_words, count_words,  # noqa: F401
-                          encode_corpus, hf_json, sp_model, write_shard)
+from data_factory import SHARD_KINDS, STORIES, count_article_words, count_words, encode_corpus, write_shard
 
 from tsdiag.data.articles import ArticleTables, scan_articles
 from tsdiag.data.audit import audit_shards

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 import pytest
-from data_factory import STORIES, encode_corpus, sp_model, write_shard  # noqa: F401
+from data_factory import STORIES, encode_corpus
 
 from tsdiag.data.audit import audit_shards
 from tsdiag.data.rules import data_findings, tokenizer_findings

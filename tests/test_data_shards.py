@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from data_factory import SHARD_KINDS, STORIES, encode_corpus, sp_model, write_shard  # noqa: F401
+from data_factory import SHARD_KINDS, STORIES, encode_corpus, write_shard
 
 from tsdiag.data.shards import expand_paths, load_token_array, open_sources
 from tsdiag.errors import InputError, UnsafeInputError

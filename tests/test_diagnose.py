@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import ckpt_factory as cf
-from data_factory import STORIES, encode_corpus, sp_model  # noqa: F401  (fixture)
+from data_factory import STORIES, encode_corpus
 from tsdiag.diagnose import PRIORITY, Check, DiagnoseInputs, decide, diagnose
 from tsdiag.findings import HYPOTHESES, Evidence, Rule, Severity
 from tsdiag.tokenizer import load_tokenizer

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 import ckpt_factory as cf
-from data_factory import sp_model  # noqa: F401  (fixture)
 from tsdiag.sample import SampleFacts, article_pattern, count_words, sample_checkpoint
 from tsdiag.sample_rules import sample_findings
 from tsdiag.thresholds import Thresholds

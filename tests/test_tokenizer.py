@@ -6,7 +6,7 @@ import pickle
 
 import numpy as np
 import pytest
-from data_factory import STORIES, char_meta, count_article_words, count_words, encode_corpus, hf_json, sp_model  # noqa: F401
+from data_factory import STORIES, count_article_words, count_words, encode_corpus
 
 from tsdiag.data.articles import ArticleTables, article_mask, scan_articles
 from tsdiag.errors import InputError, UnsafeInputError

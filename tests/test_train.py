@@ -10,7 +10,7 @@ import signal
 import numpy as np
 import pytest
 import torch
-from data_factory import STORIES, sp_model  # noqa: F401
+from data_factory import STORIES
 
 from tsdiag.recipes import make_config, read_suspect
 from tsdiag.train import runfolder

@@ -8,10 +8,12 @@ same folder and renamed over the target only when complete.
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Mapping
 
 from tsdiag.errors import InputError
 
@@ -46,3 +48,18 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 def write_text_atomic(target: str | os.PathLike, text: str) -> None:
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def json_safe(value: Any) -> Any:
+    """JSON has no NaN/Inf: write them as strings ("nan", "inf") instead of invalid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def write_json_atomic(target: str | os.PathLike, value: Any) -> None:
+    write_text_atomic(target, json.dumps(json_safe(value), indent=2, allow_nan=False) + "\n")

@@ -160,13 +160,7 @@ class Evidence:
         return f"{self.brief()} ({self.source})" if self.source else self.brief()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "value": _json_value(self.value), "unit": self.unit, "source": self.source}
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return str(value)
-    return value
+        return {"name": self.name, "value": self.value, "unit": self.unit, "source": self.source}
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ command name; one subject gives one object, several give a list of objects.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import sys
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence, TextIO
 
 from tsdiag import __version__
+from tsdiag.fileio import json_safe
 from tsdiag.findings import Finding, Severity, sort_findings
 
 SCHEMA_VERSION = 1
@@ -62,22 +62,11 @@ def key_value_table(title: str, pairs: Sequence[tuple[str, str]], note: str = ""
 
 # --------------------------------------------------------------------- JSON
 
-def _clean(value: Any) -> Any:
-    """JSON has no NaN/Inf: write them as strings instead of invalid JSON."""
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
 def report_to_json_object(report: Report) -> dict[str, Any]:
     obj: dict[str, Any] = {"schema": SCHEMA_VERSION, "tsdiag_version": __version__, "command": report.command}
     obj.update(report.data or {})
     obj["findings"] = [f.to_dict() for f in sort_findings(report.findings)]
-    return _clean(obj)
+    return json_safe(obj)
 
 
 def render_json(reports: Sequence[Report]) -> str:

@@ -238,8 +238,6 @@ def _row_blocks(rows: int, row_len: int, itemsize: int, budget: int = 16 << 20):
 
 def frozen_rows_from_optimizer(emb: TensorRef, exp_avg_sq: TensorRef, source: str) -> FrozenRows:
     """Rows whose second-moment estimate is exactly zero never received a gradient."""
-    import torch
-
     rows, row_len = emb.shape[0], emb.numel // emb.shape[0]
     never: list[int] = []
     for block in _row_blocks(rows, row_len, exp_avg_sq.itemsize):

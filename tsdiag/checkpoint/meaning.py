@@ -383,7 +383,7 @@ class Interpreter:
                 monitor = str(cb.get("monitor") or "")
                 score, current = _value(cb.get("best_model_score")), _value(cb.get("current_score"))
                 if _text(cb.get("best_model_path")):
-                    state.best_checkpoint = Sourced(cb["best_model_path"], join_source(where, f"best_model_path"), RECORDED)
+                    state.best_checkpoint = Sourced(cb["best_model_path"], join_source(where, "best_model_path"), RECORDED)
                 if _num(score):
                     state.best_metric = Sourced(score, join_source(where, f"best_model_score ({monitor})"), RECORDED)
                 if "loss" in monitor.lower():
@@ -431,16 +431,16 @@ class Interpreter:
         if groups and isinstance(groups[0], dict):
             g = groups[0]
             if _num(g.get("lr")):
-                facts.current_lr = Sourced(g["lr"], join_source(where, f"param_groups[0].lr"), RECORDED)
+                facts.current_lr = Sourced(g["lr"], join_source(where, "param_groups[0].lr"), RECORDED)
             if _rate(g.get("initial_lr")):
-                facts.initial_lr = Sourced(g["initial_lr"], join_source(where, f"param_groups[0].initial_lr"), DERIVED)
+                facts.initial_lr = Sourced(g["initial_lr"], join_source(where, "param_groups[0].initial_lr"), DERIVED)
             decays = [(i, grp.get("weight_decay")) for i, grp in enumerate(groups)
                       if isinstance(grp, dict) and _num(grp.get("weight_decay"))]
             if decays:
                 i, wd = max(decays, key=lambda kv: kv[1])
                 facts.weight_decay = Sourced(wd, join_source(where, f"param_groups[{i}].weight_decay"), DERIVED)
             if _betas(g.get("betas")):
-                facts.betas = Sourced(list(g["betas"]), join_source(where, f"param_groups[0].betas"), DERIVED)
+                facts.betas = Sourced(list(g["betas"]), join_source(where, "param_groups[0].betas"), DERIVED)
         return facts
 
     def scheduler_state(self) -> SchedulerState | None:
@@ -454,13 +454,13 @@ class Interpreter:
         kind = next((name for key, name in kinds if key in sched), "unknown")
         facts = SchedulerState(source=where, kind=kind)
         if _count(sched.get("last_epoch")):
-            facts.last_epoch = Sourced(int(sched["last_epoch"]), join_source(where, f"last_epoch"), RECORDED)
+            facts.last_epoch = Sourced(int(sched["last_epoch"]), join_source(where, "last_epoch"), RECORDED)
         base = sched.get("base_lrs")
         if isinstance(base, list) and base and _rate(base[0]):
-            facts.base_lr = Sourced(base[0], join_source(where, f"base_lrs[0]"), DERIVED)
+            facts.base_lr = Sourced(base[0], join_source(where, "base_lrs[0]"), DERIVED)
         last = sched.get("_last_lr")
         if isinstance(last, list) and last and _num(last[0]):
-            facts.last_lr = Sourced(last[0], join_source(where, f"_last_lr[0]"), RECORDED)
+            facts.last_lr = Sourced(last[0], join_source(where, "_last_lr[0]"), RECORDED)
         return facts
 
     def scheduler_hyperparameters(self, scheduler: SchedulerState | None) -> dict[str, Sourced]:
@@ -470,11 +470,11 @@ class Interpreter:
         where, sched = self._states(is_scheduler_state)[0]
         found = {}
         if _positive_count(sched.get("T_max")):
-            found["lr_decay_iters"] = Sourced(int(sched["T_max"]), join_source(where, f"T_max"), DERIVED)
+            found["lr_decay_iters"] = Sourced(int(sched["T_max"]), join_source(where, "T_max"), DERIVED)
         if _rate0(sched.get("eta_min")):
-            found["min_lr"] = Sourced(sched["eta_min"], join_source(where, f"eta_min"), DERIVED)
+            found["min_lr"] = Sourced(sched["eta_min"], join_source(where, "eta_min"), DERIVED)
         if _positive_count(sched.get("total_steps")):
-            found["lr_decay_iters"] = Sourced(int(sched["total_steps"]), join_source(where, f"total_steps"), DERIVED)
+            found["lr_decay_iters"] = Sourced(int(sched["total_steps"]), join_source(where, "total_steps"), DERIVED)
         return found
 
     def warmup_from_log(self) -> Sourced | None:

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from tsdiag.errors import InputError
-from tsdiag.fileio import atomic_path, write_text_atomic
+from tsdiag.fileio import atomic_path, write_json_atomic
 
 RUN_SCHEMA = 1
 MODEL_FILE = "model.safetensors"
@@ -70,17 +69,7 @@ def _metadata_text(value: Any) -> str:
 
 
 def write_run(out_dir: Path, run: Mapping[str, Any]) -> None:
-    write_text_atomic(out_dir / RUN_FILE, json.dumps(_json_safe(run), indent=2) + "\n")
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
+    write_json_atomic(out_dir / RUN_FILE, run)
 
 
 def write_metrics(out_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
