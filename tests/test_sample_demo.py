@@ -113,3 +113,20 @@ def test_reference_text_replaces_the_builtin_figure(cli, tmp_path, sp_model):
     assert obj["reference_source"] == "stories.txt: 4 of 10 words"
     code, _, err = cli("sample", path, "--tokenizer", sp_model, "--reference-text", tmp_path / "none.txt")
     assert code == 2 and "none.txt" in err
+
+
+def test_demo_refuses_a_foreign_folder_and_clears_its_own(tmp_path):
+    from tsdiag.demo.run import _fresh_output_folder
+    from tsdiag.errors import InputError
+
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(InputError, match="not a tsdiag demo folder"):
+        _fresh_output_folder(foreign)
+    assert (foreign / "notes.txt").read_text() == "keep me"
+    demo = tmp_path / "demo"
+    _fresh_output_folder(demo)
+    (demo / "runs" / "standard").mkdir(parents=True)
+    _fresh_output_folder(demo)  # a second demo run starts clean instead of failing on the old runs
+    assert not (demo / "runs").exists()

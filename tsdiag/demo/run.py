@@ -73,6 +73,25 @@ def _write_shard(text_path: Path, tokenizer: Path, target: Path) -> None:
         np.asarray(tokens, dtype=np.uint16).tofile(tmp)
 
 
+_MARKER = ".tsdiag-demo"
+
+
+def _fresh_output_folder(out: Path) -> None:
+    """Start from an empty folder; a previous demo's folder (it carries a marker file) is cleared,
+    anything else that is not empty is refused rather than overwritten."""
+    import shutil
+
+    from tsdiag.errors import InputError
+
+    if out.exists() and any(out.iterdir()):
+        if not (out / _MARKER).is_file():
+            raise InputError(out, "exists and is not a tsdiag demo folder: choose another --out")
+        for child in ("data", "runs"):
+            shutil.rmtree(out / child, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / _MARKER).write_text("written by tsdiag demo; the folder is cleared when the demo runs again\n")
+
+
 def run_demo(out: Path, *, steps: int = 300, stories: int = 2000, device: str = "cpu",
              say: Callable[[str], None] = lambda _msg: None) -> DemoResult:
     """Build everything under ``out`` and diagnose each scenario."""
@@ -88,6 +107,7 @@ def run_demo(out: Path, *, steps: int = 300, stories: int = 2000, device: str = 
 
     if device == "cpu":
         torch.set_num_threads(1)  # tiny matrices: more threads only add synchronisation
+    _fresh_output_folder(out)
     data_dir, runs = out / "data", out / "runs"
     data_dir.mkdir(parents=True, exist_ok=True)
 
