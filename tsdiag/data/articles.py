@@ -10,9 +10,11 @@ Nothing is decoded.  Every id's *surface text* (see
 stored in lookup tables: does the piece start / end with a separator, are its
 letters (or the letters after its last separator) an article word or the
 beginning of one, does it hold a whole article between two separators.  A
-token stream is then scanned with table lookups and shifted comparisons of
-neighbours (the common single-piece case, dense), plus a short walk over the
-rare positions where a word may be spelled by several pieces (sparse).
+token stream is then scanned with one table lookup per token (a byte of
+``ArticleTables.pair_codes``) and a handful of byte-wide operations that judge
+every neighbour pair at once (the common single-piece case, dense), plus a
+short walk over the rare positions where a word may be spelled by several
+pieces or a piece cannot be judged from its pair alone (sparse).
 
 The *naive* count — every token whose piece is itself an article word — is
 what most people compute; the word-level count is the true one.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Sequence
 
 import numpy as np
@@ -38,7 +41,7 @@ STARTS_SEP = 4     # first character is not a letter (or the id has no text)
 ENDS_SEP = 8       # last character is not a letter (or the id has no text)
 TAIL_PREFIX = 16   # the piece's last letters (after its last separator, or all of a pure piece)
                    # begin, but are not all of, an article word: "▁T", "th"
-SPARSE = 32        # needs its neighbours looked at one by one: PURE_WORD or RARE
+SPARSE = 32        # PURE_WORD or RARE: whether it is a word depends on both neighbours
 PURE_WORD = 64     # the piece is all letters and they are an article word
 RARE = 128         # holds a whole article between separators, or begins with one (glued pieces)
 
@@ -46,6 +49,19 @@ RARE = 128         # holds a whole article between separators, or begins with on
 # the virtual tokens before a stream's start and after its end.
 MIN_TABLE_LEN = 1 << 16
 
+# Bits of ArticleTables.pair_codes, the one byte per token the dense scan gathers.
+# The low nibble describes a token as the left one of a pair, the high nibble as
+# the right one; ``code[i] & (code[i + 1] >> 4)`` answers four questions about
+# every neighbour pair at once, one per bit ("lane"):
+LANE_WORD = 1   # left: tail is an article word, or a pure article piece   right: starts with a separator
+LANE_JOIN = 2   # left: does not end with a separator                      right: does not start with one
+LANE_OPEN = 4   # left: tail is, or begins, an article word                right: does not start with a separator
+LANE_GLUE = 8   # left: does not end with a separator                      right: a pure article piece
+# WORD marks single-piece words ("▁the" + ",", "\n" + "The" + "▁"); a pure piece glued to the
+# word before it ("pizz" + "a" + "▁") is marked too and taken back by the sparse step.  JOIN
+# counts tokens that continue a word.  The sparse step looks at the right token of a GLUE
+# pair and the left token of an OPEN pair (a pair value >= LANE_OPEN), and at every
+# position of an id in ``ArticleTables.sparse_ids``, which no lane can judge.
 
 def _letter_runs(text: str) -> list[tuple[int, int]]:
     """(start, end) of every maximal run of letters in ``text``."""
@@ -113,6 +129,50 @@ class ArticleTables:
     def context(self) -> int:
         """Tokens of context a scan needs on each side of a span."""
         return self.max_word_len + 1
+
+    @cached_property
+    def pair_codes(self) -> np.ndarray:
+        """uint8 per id: the ``LANE_*`` bits of the dense scan (derived from ``flags``, computed once)."""
+        f = self.flags
+        starts, ends = (f & STARTS_SEP) != 0, (f & ENDS_SEP) != 0
+        word = (f & (TAIL_WORD | PURE_WORD)) != 0
+        opens = (f & (TAIL_WORD | PURE_WORD | TAIL_PREFIX)) != 0
+        left = (word * LANE_WORD) | (~ends * (LANE_JOIN | LANE_GLUE)) | (opens * LANE_OPEN)
+        right = (starts * LANE_WORD) | (~starts * (LANE_JOIN | LANE_OPEN)) | (((f & PURE_WORD) != 0) * LANE_GLUE)
+        return (left | (right << 4)).astype(np.uint8)
+
+    @cached_property
+    def sparse_ids(self) -> np.ndarray:
+        """bool per id: pieces the pair lanes cannot judge (glued articles, odd naive pieces); rare in text."""
+        f = self.flags
+        return ((f & RARE) != 0) | (((f & NAIVE) != 0) & ((f & (TAIL_WORD | PURE_WORD)) == 0))
+
+    @cached_property
+    def naive_slots(self) -> np.ndarray:
+        """intp per id: its index in ``naive_ids`` (-1 for other ids), for per-piece counts."""
+        slots = np.full(len(self.flags), -1, dtype=np.intp)
+        slots[self.naive_ids] = np.arange(len(self.naive_ids))
+        return slots
+
+    @cached_property
+    def walk_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``transition``/``completes`` folded into one flat table for the multi-piece walk.
+
+        Returns (row, column, table): a word start in state ``q`` sits at row
+        offset ``row[id] = start_state[id] * width``; the next piece's column
+        is ``column[id]``; ``table[row + column]`` is the next row offset (a
+        pure piece that continues the word), -1 (dead end), or -2 / -3 (a
+        piece that ends the word, adding no token / one token to it).
+        """
+        states, codes = self.transition.shape
+        width = 3 * codes
+        code = np.where(self.piece_code < 0, codes - 1, self.piece_code).astype(np.intp)
+        column = code + np.where(self.pure, 0, codes * (1 + self.head_nonempty.astype(np.intp)))
+        table = np.full((states, width), -1, dtype=np.intp)
+        table[:, :codes] = np.where(self.transition >= 0, self.transition.astype(np.intp) * width, -1)
+        table[:, codes:2 * codes] = np.where(self.completes, -2, -1)
+        table[:, 2 * codes:] = np.where(self.completes, -3, -1)
+        return self.start_state.astype(np.intp) * width, column, table.reshape(-1)
 
     @classmethod
     def build(cls, tokenizer: Tokenizer, words: Sequence[str] = ARTICLE_WORDS) -> "ArticleTables":
@@ -222,98 +282,140 @@ class SpanScan:
     mask: np.ndarray           # uint8 per token of the span: 1 where it belongs to an article word
     word_count: int            # article words whose first token lies in the span
     continued: int             # tokens whose first letter run continues the previous token's word
-    naive: np.ndarray          # uint8 per token: 1 where the id is a naive article id
+    naive_candidates: np.ndarray  # positions (from the span's start) of naive-id tokens the sparse step looked at
 
     def words(self, letter_runs: int) -> int:
         """All words starting in the span, given the letter runs of its pieces (from a histogram or a gather)."""
         return letter_runs - self.continued
 
+    def naive_misses(self) -> np.ndarray:
+        """Positions (from the span's start) of naive-id tokens that are not part of an article word.
 
-def scan_span(tables: ArticleTables, idx: np.ndarray, flags: np.ndarray, lo: int, hi: int) -> SpanScan:
+        Every such token is a sparse candidate: the WORD lane marks all others.
+        """
+        at = self.naive_candidates
+        return at[self.mask[at] == 0]
+
+
+def scan_span(tables: ArticleTables, idx: np.ndarray, lo: int, hi: int, codes: np.ndarray | None = None,
+              mask: np.ndarray | None = None, sparse_ids_seen: bool | None = None) -> SpanScan:
     """Scan ``idx[lo:hi]`` (table indices) for article words.
 
-    ``flags`` is ``tables.flags[idx]``.  ``idx`` must hold ``tables.context``
-    tokens of context on both sides of the span (real neighbours, or the
-    sentinel at a stream's ends).  Words that start before ``lo`` and reach
-    into the span mark their tokens here but are counted by the span they
-    start in.
+    ``idx`` must hold ``tables.context`` tokens of context on both sides of the
+    span (real neighbours, or the sentinel at a stream's ends).  ``codes`` is
+    ``tables.pair_codes[idx]`` (gathered here when not given); ``mask`` an
+    optional uint8 buffer of ``hi - lo`` for the result; ``sparse_ids_seen``
+    whether ``idx[lo:hi]`` holds any of ``tables.sparse_ids`` (looked up here
+    when not given).  Words that start before ``lo`` and reach into the span
+    mark their tokens here but are counted by the span they start in.
     """
-    prev, cur, nxt = flags[lo - 1:hi - 1], flags[lo:hi], flags[lo + 1:hi + 1]
+    if codes is None:
+        codes = tables.pair_codes[idx]
+    if mask is None:
+        mask = np.empty(hi - lo, dtype=np.uint8)
+    # pairs[j] are the lanes of the pair (p + j, p + j + 1), for p + j in [p, hi); words may start
+    # up to context - 1 tokens before the span and reach into it, so walks start from s = p + 1 on
+    s = lo - (tables.context - 1)
+    p = s - 1
+    pairs = np.right_shift(codes[p + 1:hi + 1], 4)
+    np.bitwise_and(pairs, codes[p:hi], out=pairs)
+    at = lo - p
 
-    # dense: a separated piece whose tail is an article, followed by a separator ("▁the" + ",")
-    mask = (cur >> 1) & (nxt >> 2) & 1
+    # dense: a single piece between separators ("▁the" + ",", "\n" + "The" + "▁")
+    np.bitwise_and(pairs[at:], LANE_WORD, out=mask)
     word_count = int(np.count_nonzero(mask))
 
     # words = letter runs of the span's pieces minus runs that continue from the previous token
-    continued = (hi - lo) - int(np.count_nonzero((cur | (prev >> 1)) & STARTS_SEP))
+    continued = int(np.count_nonzero(pairs[at - 1:-1] & LANE_JOIN))
 
-    # sparse: a prefix followed by letters ("▁T" + "he"), or a piece marked SPARSE;
-    # the few tokens before the span are looked at too, for words reaching into it
-    # (nonzero of a bool array is several times faster than of bytes)
-    cand = np.flatnonzero((cur & ((~nxt << 2) | SPARSE) & (TAIL_PREFIX | SPARSE)) != 0) + lo
-    a = max(lo - (tables.context - 1), 1)
-    if a < lo:
-        f, fn = flags[a:lo], flags[a + 1:lo + 1]
-        cand = np.concatenate([np.flatnonzero((f & ((~fn << 2) | SPARSE) & (TAIL_PREFIX | SPARSE)) != 0) + a, cand])
-    if cand.size:
-        word_count += _sparse(tables, idx, flags, cand, lo, hi, mask)
-    return SpanScan(mask=mask, word_count=word_count, continued=continued, naive=cur & NAIVE)
+    # sparse: the left token of OPEN pairs ("▁T" + "he"), the right token of GLUE pairs ("pizz" + "a"),
+    # and pieces no lane judges (nonzero of a bool array is several times faster than of bytes)
+    hits = np.flatnonzero(pairs >= LANE_OPEN)
+    lanes = pairs[hits]
+    opened = hits[(lanes & LANE_OPEN) != 0]
+    if opened.size and opened[0] == 0:  # position p only gives its neighbour context
+        opened = opened[1:]
+    glued = hits[(lanes & LANE_GLUE) != 0] + 1
+    if glued.size and glued[-1] == pairs.size:  # a glued piece at hi belongs to the next span
+        glued = glued[:-1]
+    if sparse_ids_seen is None:
+        sparse_ids_seen = bool(tables.sparse_ids[idx[lo:hi]].any())
+    lone = np.flatnonzero(tables.sparse_ids[idx[lo:hi]]) + lo if sparse_ids_seen else None
+    found, naive = _sparse(tables, idx, pairs, p, lo, opened, glued, lone, mask)
+    return SpanScan(mask=mask, word_count=word_count + found, continued=continued, naive_candidates=naive)
 
 
-def _sparse(tables: ArticleTables, idx: np.ndarray, flags: np.ndarray, cand: np.ndarray, lo: int, hi: int,
-            mask: np.ndarray) -> int:
-    """Words at candidate positions that need their neighbours; marks ``mask``, returns words counted."""
-    f, fp, fn = flags[cand], flags[cand - 1], flags[cand + 1]
-    ids = idx[cand]
-    after_sep = (fp & ENDS_SEP) != 0
-    before_sep = (fn & STARTS_SEP) != 0
-    counted = cand >= lo
-    found = 0
+def _sparse(tables: ArticleTables, idx: np.ndarray, pairs: np.ndarray, p: int, lo: int, opened: np.ndarray,
+            glued: np.ndarray, lone: np.ndarray | None, mask: np.ndarray) -> tuple[int, np.ndarray]:
+    """Words that need more than one pair to be judged; corrects and marks ``mask``.
 
-    # a pure piece that is a whole article, between separators ("\n" + "The" + "▁cat")
-    pure_word = ((f & PURE_WORD) != 0) & after_sep & before_sep
-    found += int(np.count_nonzero(pure_word & counted))
-    single = cand[pure_word]
+    ``pairs[j]`` are the lanes of the pair (p + j, p + j + 1); ``opened`` and
+    ``glued`` are pair indices of the candidates (OPEN: the piece opens a word
+    the next token goes on with; GLUE: a pure article piece right after
+    letters); ``lone`` the span positions of ``tables.sparse_ids``, or None.
+    Returns the words counted here (less the glued pieces the WORD lane
+    counted) and the positions (from ``lo``) of naive-id candidates in the
+    span: every naive token the WORD lane did not mark is one of them.
+    """
+    flags = tables.flags
+    hi = lo + mask.size
+    naive = []
 
-    # glued pieces: whole articles inside ("▁a▁little"), or a head article after a separator
-    rare = (f & RARE) != 0
-    if rare.any():
-        inner = tables.inner_words[ids].astype(np.int64) * rare
-        head = rare & tables.head_word[ids] & after_sep
-        found += int(inner[counted].sum() + np.count_nonzero(head & counted))
-        single = np.concatenate([single, cand[(inner > 0) | head]])
+    # a pure article piece glued to the letters before it ("pizz" + "a" + "▁"): the WORD lane marked it
+    # when a separator follows; when letters follow it is an OPEN candidate as well and judged there
+    glued = glued[(pairs[glued] & LANE_OPEN) == 0] + p
+    glued = glued[glued >= lo]
+    mask[glued - lo] = 0
+    found = -int(glued.size)
+    naive.append(glued[(flags[idx[glued]] & NAIVE) != 0])
 
     # several pieces: a word start followed by a piece that goes on with letters (a pure
-    # prefix starts a word only after a separator)
-    starts = ((f & TAIL_PREFIX) != 0) & ~before_sep & (after_sep | ~tables.pure[ids])
-    marked = single
-    if starts.any():
-        word_starts, walked = _walk(tables, idx, cand[starts])
+    # prefix starts a word only after a separator; a pure piece starts with a letter, so
+    # the JOIN lane of the pair before it says whether a separator precedes it)
+    after_sep = (pairs[opened - 1] & LANE_JOIN) == 0
+    opened = opened + p
+    ids = idx[opened]
+    f = flags[ids]
+    starts = opened[((f & TAIL_PREFIX) != 0) & (after_sep | ~tables.pure[ids])]
+    naive.append(opened[((f & NAIVE) != 0) & (opened >= lo)])
+    marked = []
+    if starts.size:
+        word_starts, walked = _walk(tables, idx, starts)
         found += int(np.count_nonzero(word_starts >= lo))
-        marked = np.concatenate([marked, walked])
-    marked = marked[(marked >= lo) & (marked < hi)] - lo
-    mask[marked] = 1
-    return found
+        marked.append(walked)
+
+    # pieces no lane judges: whole articles inside ("▁a▁little"), a head article after a separator,
+    # naive pieces of odd shape; only those inside the span can count or mark anything
+    if lone is not None and lone.size:
+        ids = idx[lone]
+        f = flags[ids]
+        rare = (f & RARE) != 0
+        inner = tables.inner_words[ids].astype(np.int64) * rare
+        head = rare & tables.head_word[ids] & ((pairs[lone - p - 1] & LANE_JOIN) == 0)  # a head starts with a letter
+        found += int(inner.sum() + np.count_nonzero(head))
+        marked.append(lone[(inner > 0) | head])
+        naive.append(lone[((f & NAIVE) != 0) & ((pairs[lone - p] & LANE_OPEN) == 0)])  # not counted as OPEN
+
+    if marked:
+        marked = np.concatenate(marked)
+        mask[marked[(marked >= lo) & (marked < hi)] - lo] = 1
+    return found, np.concatenate(naive) - lo
 
 
 def _walk(tables: ArticleTables, idx: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Follow multi-piece words from candidate starts; return (word start positions, token positions)."""
-    state = tables.start_state[idx[cand]].astype(np.intp)
-    origin, pos = cand, cand
+    rows, columns, table = tables.walk_tables
+    row = rows[idx[cand]]
+    origin = cand
     found_start, found_len = [], []
     for step in range(1, tables.max_word_len + 1):
-        pos = origin + step
-        nxt = idx[pos]
-        code = tables.piece_code[nxt].astype(np.intp)
-        is_pure = tables.pure[nxt]
-        done = ~is_pure
-        ok = done & tables.completes[state, code]
-        if ok.any():
-            found_start.append(origin[ok])
-            found_len.append(step + tables.head_nonempty[nxt[ok]].astype(np.intp))
-        state = tables.transition[state, code].astype(np.intp)
-        keep = is_pure & (state >= 0)
-        origin, state = origin[keep], state[keep]
+        result = table[row + columns[idx[origin + step]]]
+        ends = result < -1
+        if ends.any():
+            found_start.append(origin[ends])
+            found_len.append(step + (result[ends] == -3))
+        keep = result >= 0
+        origin, row = origin[keep], result[keep]
         if not origin.size:
             break
     if not found_start:
@@ -349,13 +451,14 @@ def scan_articles(tables: ArticleTables, ids) -> ArticleCount:
     if ids.ndim != 1:
         ids = ids.reshape(-1)
     idx = pad_context(tables, tables.clip(ids))
-    flags = tables.flags[idx]
     c = tables.context
-    scan = scan_span(tables, idx, flags, c, c + ids.size)
+    scan = scan_span(tables, idx, c, c + ids.size)
+    span = idx[c:c + ids.size]
     return ArticleCount(
         tokens=int(ids.size), word_count=scan.word_count,
-        words=scan.words(int(tables.letter_runs[idx[c:c + ids.size]].sum())),
-        article_tokens=int(np.count_nonzero(scan.mask)), naive_tokens=int(np.count_nonzero(scan.naive)),
+        words=scan.words(int(tables.letter_runs[span].sum())),
+        article_tokens=int(np.count_nonzero(scan.mask)),
+        naive_tokens=int(np.count_nonzero(tables.flags[span] & NAIVE)),
         mask=scan.mask.astype(bool),
     )
 
@@ -459,12 +562,14 @@ def naive_id_counts(tables: ArticleTables, ids) -> tuple[np.ndarray, np.ndarray,
         a, b = max(lo - c, 0), min(hi + c, ids.size)
         idx = np.full(hi - lo + 2 * c, tables.sentinel, dtype=np.intp)
         idx[c - (lo - a):c + (b - lo)] = tables.clip(ids[a:b])
-        scan = scan_span(tables, idx, tables.flags[idx], c, c + hi - lo)
+        span = idx[c:c + hi - lo]
+        counts = np.bincount(span, minlength=tables.sentinel + 1)
+        scan = scan_span(tables, idx, c, c + hi - lo, sparse_ids_seen=bool(counts[tables.sparse_ids].any()))
         article_tokens += int(np.count_nonzero(scan.mask))
-        at = np.flatnonzero(scan.naive)
-        slot = np.searchsorted(tables.naive_ids, ids[lo:hi][at])
-        occurrences += np.bincount(slot, minlength=k)
-        in_word += np.bincount(slot[scan.mask[at] != 0], minlength=k)
+        seen = counts[tables.naive_ids]
+        missed = np.bincount(tables.naive_slots[span[scan.naive_misses()]], minlength=k)
+        occurrences += seen
+        in_word += seen - missed
     return occurrences, in_word, article_tokens
 
 
