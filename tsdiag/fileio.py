@@ -24,13 +24,22 @@ def _umask() -> int:
     return mask
 
 
-@contextlib.contextmanager
-def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path; on success it replaces ``target`` atomically."""
+def check_output_target(target: str | os.PathLike) -> Path:
+    """A file we may write: its folder exists and it is not itself a folder (checked before any work is done)."""
     target = Path(target)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise InputError(target, f"output folder {folder} does not exist")
+    if target.is_dir():
+        raise InputError(target, "is a folder; give a file name to write")
+    return folder
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path; on success it replaces ``target`` atomically."""
+    target = Path(target)
+    folder = check_output_target(target)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     os.close(fd)
     tmp = Path(tmp_name)

@@ -508,17 +508,23 @@ def model_from_checkpoint(path, *, n_heads: int | None = None) -> nn.Module:
     heads = n_heads or arch.get("n_heads")
     if heads is None:
         raise InputError(path, "the number of attention heads is recorded nowhere: pass n_heads")
+    if arch.family not in ("llama2.c", "hf-llama", "nanogpt"):
+        raise InputError(path, f"no reference model for the {arch.family} family (llama2.c, nanoGPT, HF Llama)")
     weights = load_state_dict(path)
     known = {"max_seq_len": arch.get("max_seq_len")}
-    if arch.family == "llama2.c":
-        model = Transformer(llama_args_from_weights(weights, heads, **known))
-    elif arch.family == "hf-llama":
-        q_rows = weights["model.layers.0.self_attn.q_proj.weight"].shape[0]
-        k_rows = weights["model.layers.0.self_attn.k_proj.weight"].shape[0]
-        weights = hf_llama_to_llama2c(weights, heads, heads * k_rows // q_rows)
-        model = Transformer(llama_args_from_weights(weights, heads, **known))
-    elif arch.family == "nanogpt":
-        model = GPT(gpt_config_from_weights(weights, heads, block_size=arch.get("max_seq_len")))
-    else:
-        raise InputError(path, f"no reference model for the {arch.family} family (llama2.c, nanoGPT, HF Llama)")
-    return load_weights(model, weights).eval()
+    try:
+        if arch.family == "llama2.c":
+            model = Transformer(llama_args_from_weights(weights, heads, **known))
+        elif arch.family == "hf-llama":
+            q_rows = weights["model.layers.0.self_attn.q_proj.weight"].shape[0]
+            k_rows = weights["model.layers.0.self_attn.k_proj.weight"].shape[0]
+            weights = hf_llama_to_llama2c(weights, heads, heads * k_rows // q_rows)
+            model = Transformer(llama_args_from_weights(weights, heads, **known))
+        else:
+            model = GPT(gpt_config_from_weights(weights, heads, block_size=arch.get("max_seq_len")))
+        return load_weights(model, weights).eval()
+    except (KeyError, ValueError) as exc:  # missing tensors, shapes that fit no model, heads that do not divide
+        heads_from = "--n-heads" if n_heads else "as recorded"
+        detail = exc.args[0] if exc.args else type(exc).__name__
+        raise InputError(path, f"cannot build a {arch.family} model from these weights "
+                               f"({heads} heads, {heads_from}): {detail}") from None

@@ -60,7 +60,9 @@ def reference_from_text(path: str | Path, articles: Sequence[str] = ARTICLE_WORD
     from tsdiag.errors import InputError
 
     try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"reference text is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise InputError(path, f"cannot read reference text: {exc.strerror or exc}") from None
     words, article_words = count_words(text, articles)

@@ -198,6 +198,7 @@ def load_thresholds(pyproject: Path | None = None, *, search_from: Path | None =
     With no explicit file, the nearest ``pyproject.toml`` above ``search_from``
     (default: the current directory) is used if it has a ``[tool.tsdiag]`` table.
     """
+    explicit = pyproject is not None
     if pyproject is None:
         pyproject = find_pyproject(search_from or Path.cwd())
         if pyproject is None:
@@ -207,9 +208,17 @@ def load_thresholds(pyproject: Path | None = None, *, search_from: Path | None =
             data = tomllib.load(fh)
     except FileNotFoundError:
         raise InputError(pyproject, "settings file not found") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(pyproject, f"cannot read settings: not UTF-8 text ({exc.reason})") from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise InputError(pyproject, f"cannot read settings: {exc}") from None
-    table = data.get("tool", {}).get("tsdiag", {}).get("thresholds", {})
+    table = data
+    for key in ("tool", "tsdiag", "thresholds"):
+        table = table.get(key) if isinstance(table, dict) else table
+    if table is None:
+        if explicit:  # a file named with --settings without the table: a wrong file or a typo in the table name
+            raise InputError(pyproject, "no [tool.tsdiag.thresholds] table in this settings file")
+        table = {}
     if not isinstance(table, dict):
         raise InputError(pyproject, "[tool.tsdiag.thresholds] must be a table")
     return Thresholds().override(table, source=f"{pyproject} [tool.tsdiag.thresholds]")

@@ -41,7 +41,13 @@ def train_sentencepiece(texts: Sequence[str | Path], model: str | Path, *, vocab
 
     if vocab_size < MIN_VOCAB:
         raise InputError(str(vocab_size), f"--vocab-size must be at least {MIN_VOCAB} (256 byte pieces + specials)")
+    if max_sentences < 0:
+        raise InputError(str(max_sentences), "--max-sentences must be 0 (all) or more")
+    if threads is not None and threads < 1:
+        raise InputError(str(threads), "--threads must be at least 1")
     model = Path(model)
+    if model.is_dir():  # not "folder.model" beside it: the user meant a place, we cannot guess the name
+        raise InputError(model, "is a folder; give the model's file name (e.g. tok4096.model)")
     if model.suffix != ".model":
         model = model.with_name(model.name + ".model")
     if not model.parent.is_dir():

@@ -27,11 +27,16 @@ INDEX_FILES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 TRAINER_FILES = ("optimizer.pt", "scheduler.pt")
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object (config.json, trainer_state.json, an index); anything else is unusable input."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(path, f"not valid JSON ({exc.__class__.__name__})") from None
+    if not isinstance(value, dict):
+        found = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
+        raise InputError(path, f"expected a JSON object, found {found}")
+    return value
 
 
 def is_hf_folder(path: Path) -> bool:

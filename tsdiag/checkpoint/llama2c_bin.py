@@ -122,6 +122,10 @@ def read_export(path: Path) -> tuple[dict, dict[str, TensorRef]]:
     problem = _plausible(h)
     if problem:
         raise InputError(path, f"not a llama2.c export ({problem})")
+    size, floor = path.stat().st_size, h["n_layers"] * h["dim"] * h["dim"]  # each layer: dim x dim values, 1+ byte each
+    if floor > size:  # refused before a tensor list of millions of "layers" is built from a header of noise
+        raise InputError(path, f"truncated llama2.c v{h['version']} export: its header implies more than {floor} "
+                               f"bytes, the file has {size}")
     weights: dict[str, TensorRef] = {}
     offset = h["start"]
     for name, shape, storage in _tensor_list(h):

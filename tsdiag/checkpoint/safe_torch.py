@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,9 @@ def _allowed_numpy(path: Path, names: list[str]) -> list:
 
 def _describe_load_error(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    detail = re.search(r"WeightsUnpickler error:\s*(.+)", str(exc))
+    if detail:  # torch's restricted unpickler met something that is no torch.save pickle (e.g. a plain pickle)
+        return f"not a torch.save file the safe loader can read ({detail.group(1).strip()[:160]})"
     if "central directory" in text or "zip archive" in text or isinstance(exc, zipfile.BadZipFile):
         return "truncated or corrupt zip archive (torch.save file)"
     if isinstance(exc, EOFError) or "Ran out of input" in text:
@@ -107,16 +111,14 @@ def _describe_load_error(exc: BaseException) -> str:
     return f"cannot read as a PyTorch checkpoint: {text[:200]}"
 
 
-def _refusal(path: Path, exc: BaseException) -> InputError:
+def unpickling_error(path: Path, exc: BaseException,
+                     hint: str = " (use --unsafe-pickle only for a file you trust)") -> InputError:
+    """torch's restricted unpickler said no: a refusal for safety (a global it may not build) or a corrupt file."""
     text = str(exc)
     match = (re.search(r"GLOBAL ([\w.]+)", text) or re.search(r"but got <class '([\w.]+)'>", text)
              or re.search(r"Unsupported (?:global|class):? ([\w.]+)", text))
     if match:
-        return UnsafeInputError(
-            path,
-            f"refusing to unpickle: it needs {match.group(1)}, which could run code "
-            "(use --unsafe-pickle only for a file you trust)",
-        )
+        return UnsafeInputError(path, f"refusing to unpickle: it needs {match.group(1)}, which could run code{hint}")
     return InputError(path, _describe_load_error(exc))
 
 
@@ -133,18 +135,21 @@ def _torch_load(path: Path, *, allow_unsafe: bool, **kwargs) -> Any:
     if not zipped:
         kwargs.pop("mmap", None)  # legacy files cannot be memory-mapped
     try:
-        if allow_unsafe:
-            return torch.load(str(path), weights_only=False, **kwargs)
-        with torch.serialization.safe_globals(allowed):
-            return torch.load(str(path), weights_only=True, **kwargs)
+        with warnings.catch_warnings():
+            # a pickle of another protocol gets a torch warning on stderr; the error (if any) says it all
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            if allow_unsafe:
+                return torch.load(str(path), weights_only=False, **kwargs)
+            with torch.serialization.safe_globals(allowed):
+                return torch.load(str(path), weights_only=True, **kwargs)
     except pickle.UnpicklingError as exc:
-        raise _refusal(path, exc) from None
+        raise unpickling_error(path, exc) from None
     except (RuntimeError, EOFError, ValueError, TypeError, AttributeError, KeyError, IndexError,
             zipfile.BadZipFile, OSError, ImportError, ModuleNotFoundError) as exc:
         if isinstance(exc, OSError) and exc.filename:
             raise
         if "Weights only load failed" in str(exc):
-            raise _refusal(path, exc) from None
+            raise unpickling_error(path, exc) from None
         raise InputError(path, _describe_load_error(exc)) from None
 
 

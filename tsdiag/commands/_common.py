@@ -72,9 +72,14 @@ def _options_from(kwargs: dict) -> OutputOptions:
     fail_on = kwargs.pop("fail_on").strip().lower()
     if fail_on not in ("info", "warning", "error", "never"):
         raise typer.BadParameter(f"--fail-on must be info, warning, error or never, not {fail_on!r}")
+    output = kwargs.pop("output")
+    if output is not None:
+        from tsdiag.fileio import check_output_target
+
+        check_output_target(output)  # before the command writes anything else (plots, maps)
     return OutputOptions(
         format=fmt,
-        output=kwargs.pop("output"),
+        output=output,
         fail_on=fail_on,
         select=kwargs.pop("select") or [],
         ignore=kwargs.pop("ignore") or [],

@@ -104,7 +104,7 @@ def retrain(
     recipes = [name for name, chosen in (("standard", standard or both), ("weighted", weighted or both)) if chosen]
     recipes = recipes or ["standard"]
     options = {
-        "max_iters": max_iters, "time_budget": parse_duration(time_budget) if time_budget else None,
+        "max_iters": max_iters, "time_budget": parse_duration(time_budget) if time_budget is not None else None,
         "eval_interval": eval_every, "eval_iters": eval_iters, "batch_size": batch_size,
         "gradient_accumulation_steps": grad_accum, "max_seq_len": seq_len, "learning_rate": lr,
         "warmup_iters": warmup_iters, "dropout": dropout, "seed": seed, "arch": arch, "dim": dim,

@@ -42,6 +42,10 @@ def sample(
 
     existing_paths([checkpoint, tokenizer])
     words = tuple(w.strip() for w in article_words.split(",") if w.strip())
+    if not words:
+        from tsdiag.errors import InputError
+
+        raise InputError(article_words, "--article-words needs at least one word")
     reference = reference_from_text(reference_text, words) if reference_text else None
     facts = sample_checkpoint(checkpoint, tokenizer, prompt=prompt, n=n, max_new_tokens=max_new_tokens,
                               temperature=temperature, top_k=top_k, seed=seed, n_heads=n_heads,

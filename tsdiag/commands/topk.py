@@ -38,7 +38,7 @@ def topk(
     import tempfile
 
     from tsdiag.data.audit import audit_shards
-    from tsdiag.data.shards import open_sources
+    from tsdiag.data.shards import expand_paths, open_sources
     from tsdiag.data.topk import build_topk, rewrite_source, write_map
     from tsdiag.errors import InputError
     from tsdiag.findings import format_value
@@ -46,15 +46,39 @@ def topk(
     from tsdiag.tokenizer import load_tokenizer
 
     tok = load_tokenizer(tokenizer) if tokenizer is not None else None
-    old_vocab = vocab_size or (tok.vocab_size if tok is not None else None)
+    old_vocab = vocab_size if vocab_size is not None else (tok.vocab_size if tok is not None else None)
     if old_vocab is None:
         raise InputError("--vocab-size", "pass --tokenizer or --vocab-size (the old vocabulary size)")
-    if rewrite is not None and not rewrite.is_dir():
-        raise InputError(rewrite, "--rewrite folder does not exist")
+    if rewrite is not None:
+        if not rewrite.is_dir():
+            raise InputError(rewrite, "--rewrite needs a folder; this is a file" if rewrite.exists()
+                             else "--rewrite folder does not exist")
+        # checked before anything is written: the map must not appear when the rewrite is refused
+        inputs = expand_paths(shards)
+        targets = [rewrite / (path.stem + ".bin") for path in inputs]
+        for target in targets:
+            if target.resolve() in {path.resolve() for path in inputs}:
+                raise InputError(target, "--rewrite would overwrite an input shard; choose another folder")
+        if len(set(targets)) < len(targets):
+            raise InputError(rewrite, "two inputs share a file name; rewrite them into separate folders")
+    if write_map_to is not None:
+        from tsdiag.fileio import check_output_target
+
+        check_output_target(write_map_to)
     # counting goes through the audit (text inputs are tokenized there; no article scan needed)
     result = audit_shards(shards, tokenizer=tok, articles=False, vocab_size=old_vocab, dtype=dtype,
                           text_column=text_column, workers=workers, layout="contiguous",
                           thresholds=out.thresholds())
+    # a map built from ids the vocabulary does not have, or from a misread file, would be silently wrong
+    if result.integrity.out_of_range_ids:
+        first = result.integrity.out_of_range_first
+        where = first[0] if first else ", ".join(shards)
+        raise InputError(where, f"{result.integrity.out_of_range_ids:,} ids at or past the vocabulary size "
+                                f"{old_vocab:,} (largest {result.integrity.max_id:,}); wrong --dtype, --tokenizer "
+                                "or --vocab-size?")
+    if result.integrity.odd_byte_files:
+        where, trailing = result.integrity.odd_byte_files[0]
+        raise InputError(where, f"{trailing} byte(s) after its last whole {dtype} token: truncated, or another --dtype?")
     keep = tok.separator_ids() if tok is not None else []
     mapping = build_topk(result.counts, k, vocab_size=old_vocab, keep=keep, unk_id=tok.unk_id if tok else None)
 
@@ -77,13 +101,6 @@ def topk(
     if rewrite is not None:
         with tempfile.TemporaryDirectory(prefix="tsdiag-topk-") as workdir:
             sources = open_sources(shards, dtype=dtype, tokenizer=tok, text_column=text_column, workdir=Path(workdir))
-            targets = [rewrite / (Path(source.path).stem + ".bin") for source in sources]
-            inputs = {Path(source.path).resolve() for source in sources}
-            for target in targets:
-                if target.resolve() in inputs:
-                    raise InputError(target, "--rewrite would overwrite an input shard; choose another folder")
-            if len(set(targets)) < len(targets):
-                raise InputError(rewrite, "two inputs share a file name; rewrite them into separate folders")
             for source, target in zip(sources, targets):
                 rewrite_source(mapping, source, target)
                 data["rewritten"].append({"source": str(source.path), "target": str(target), "tokens": source.tokens})

@@ -850,6 +850,8 @@ def audit_shards(
         raise InputError(str(sample), "--sample must be at least 1")
     if vocab_size is not None and vocab_size < 1:
         raise InputError(str(vocab_size), "--vocab-size must be at least 1")
+    if workers < 1:
+        raise InputError(str(workers), "--workers must be at least 1")
     if tokenizer is not None and not isinstance(tokenizer, Tokenizer):
         tokenizer = load_tokenizer(tokenizer)
     words = tuple(article_words) if article_words else ARTICLE_WORDS

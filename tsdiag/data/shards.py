@@ -25,6 +25,7 @@ from __future__ import annotations
 import glob as _glob
 import json
 import pickle
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
@@ -142,8 +143,48 @@ def _check_nonempty(path: Path) -> int:
     return size
 
 
+_TORCH_LEGACY_HEAD = b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"  # torch.save's pickled magic number (pre-zip files)
+
+
+def _model_file_kind(path: Path) -> str | None:
+    """What a .bin is when it is a model file, not tokens (llama2.c's model.bin and data shards share the suffix).
+
+    Only exact signatures count: a zip archive, torch's legacy magic number, a valid
+    safetensors header, or a llama2.c export header whose implied size is the file's size.  Anything else
+    is read as tokens (raw token files have no header to check).
+    """
+    import zipfile
+
+    from tsdiag.checkpoint.llama2c_bin import read_export
+
+    with open(path, "rb") as fh:
+        head = fh.read(256)
+    if head.startswith(b"PK\x03\x04") and zipfile.is_zipfile(path):
+        return "a zip archive (a torch.save checkpoint such as pytorch_model.bin?)"
+    if head.startswith(_TORCH_LEGACY_HEAD):
+        return "a legacy torch.save checkpoint"
+    if head[8:9] == b"{":
+        from tsdiag.checkpoint.safetensors_file import read_safetensors
+
+        try:
+            read_safetensors(path)
+            return "a safetensors file"
+        except InputError:
+            pass
+    try:
+        header, _ = read_export(path)
+    except (InputError, ValueError, struct.error):
+        return None
+    if header["expected_size"] == path.stat().st_size:
+        return f"a llama2.c model export (v{header['version']})"
+    return None
+
+
 def _bin_source(path: Path, dtype: str) -> TokenSource:
     size = _check_nonempty(path)
+    model_kind = _model_file_kind(path)
+    if model_kind is not None:
+        raise InputError(path, f"{model_kind}, not a token shard (inspect it with `tsdiag inspect`)")
     itemsize = np.dtype(dtype).itemsize
     return TokenSource(path, "bin", dtype, size // itemsize, size, size % itemsize, backing=path)
 
@@ -179,7 +220,9 @@ def _load_pt(path: Path):
                 raise
             obj = torch.load(path, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as exc:
-        raise UnsafeInputError(path, f"refused: needs arbitrary unpickling to read ({str(exc).splitlines()[0][:160]})") from None
+        from tsdiag.checkpoint.safe_torch import unpickling_error
+
+        raise unpickling_error(path, exc, hint="") from None   # refused for safety, or named as corrupt
     except Exception as exc:
         raise InputError(path, f"not a readable torch file ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})") from None
     if isinstance(obj, dict):
@@ -218,8 +261,22 @@ def _pt_source(path: Path) -> TokenSource:
 
 # -------------------------------------------------------------- row kinds
 
+def _checked_batches(path: Path, what: str, batches: Iterator):
+    """``batches`` with pyarrow's errors on corrupt or truncated data (some surface only mid-file) as InputError."""
+    import pyarrow as pa
+
+    try:
+        yield from batches
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(path, f"{what} ({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__})") from None
+
+
 def _arrow_batches(path: Path, columns: Sequence[str] | None = None):
     """Record batches of an Arrow IPC file or stream (what ``save_to_disk`` writes)."""
+    return _checked_batches(path, "not a readable Arrow file", _arrow_batches_unchecked(path))
+
+
+def _arrow_batches_unchecked(path: Path):
     import pyarrow as pa
 
     source = pa.memory_map(str(path), "r")
@@ -245,7 +302,8 @@ def _parquet_batches(path: Path, columns: Sequence[str] | None = None):
         pf = pq.ParquetFile(str(path))
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(path, f"not a Parquet file ({exc})") from None
-    yield from pf.iter_batches(batch_size=4096, columns=list(columns) if columns else None)
+    yield from _checked_batches(path, "corrupt Parquet data",
+                                pf.iter_batches(batch_size=4096, columns=list(columns) if columns else None))
 
 
 def _hf_dataset_files(path: Path) -> list[Path]:
@@ -325,6 +383,13 @@ def _table_rows(path: Path, kind: str, text_column: str) -> tuple[str, Iterator]
 
 def _json_records(path: Path, kind: str) -> Iterator[dict]:
     """Records of a JSON Lines file (streamed) or of a JSON array (llama2.c shards; read whole)."""
+    try:
+        yield from _json_records_unchecked(path, kind)
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not UTF-8 text ({exc.reason}): not a {kind.upper()} file") from None
+
+
+def _json_records_unchecked(path: Path, kind: str) -> Iterator[dict]:
     with open(path, encoding="utf-8") as fh:
         if kind == "jsonl":
             for n, line in enumerate(fh, 1):

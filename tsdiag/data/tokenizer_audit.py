@@ -121,6 +121,8 @@ def audit_tokenizer(tokenizer: Tokenizer, text: str | None = None, *, text_sourc
 
 def read_text(path: str | Path) -> str:
     path = Path(path)
+    if path.is_dir():
+        raise InputError(path, "a folder, not a text file")
     if not path.is_file():
         raise InputError(path, "no such file")
     try:

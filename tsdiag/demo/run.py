@@ -101,10 +101,12 @@ def run_demo(out: Path, *, steps: int = 300, stories: int = 2000, device: str = 
     from tsdiag.diagnose import DiagnoseInputs, diagnose
     from tsdiag.tokenizer_train import train_sentencepiece
     from tsdiag.train.pair import run_recipes
+    from tsdiag.train.runtime import check_device
     from tsdiag.train.setup import prepare_data
     from tsdiag.train_rules import compare_findings
     from tsdiag.thresholds import Thresholds
 
+    check_device(device)
     if device == "cpu":
         torch.set_num_threads(1)  # tiny matrices: more threads only add synchronisation
     _fresh_output_folder(out)

@@ -15,7 +15,7 @@ import hashlib
 import queue
 import threading
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -51,6 +51,13 @@ def fingerprint_tokens(tokens: np.ndarray) -> str:
         for start in np.linspace(_FINGERPRINT_BLOCK, raw.size - _FINGERPRINT_BLOCK - sample, _FINGERPRINT_SAMPLES):
             digest.update(raw[int(start):int(start) + sample].tobytes())
     return digest.hexdigest()[:16]
+
+
+def sources_label(sources: Sequence[str]) -> str:
+    """The data files as one name for an error message: the file, or the first and how many more."""
+    if not sources:
+        return "--data"
+    return str(sources[0]) if len(sources) == 1 else f"{sources[0]} (+{len(sources) - 1} more --data files)"
 
 
 def split_tokens(tokens: np.ndarray, val_fraction: float, seq_len: int, source: str) -> TokenSplit:

@@ -38,7 +38,7 @@ from tsdiag.loss import article_weighted_loss, standard_loss
 from tsdiag.model import build_model
 from tsdiag.recipes import TrainConfig, learning_rate_at
 from tsdiag.train import runfolder
-from tsdiag.train.data import BatchPrefetcher, TokenSplit, to_device_batch, val_batch
+from tsdiag.train.data import BatchPrefetcher, TokenSplit, sources_label, to_device_batch, val_batch
 from tsdiag.train.runtime import Runtime, all_reduce_sum, setup_runtime
 
 Reporter = Callable[[str, Mapping[str, Any]], None]
@@ -173,8 +173,9 @@ def retrain(
                                          f"{rt.world_size} processes of this torchrun")
     micro_steps = config.gradient_accumulation_steps // rt.world_size
     if config.vocab_size is None or split.max_id >= config.vocab_size:
-        raise InputError("--vocab-size", f"the data hold id {split.max_id}, the model has "
-                                         f"{config.vocab_size} embedding rows")
+        raise InputError(sources_label(data_info.get("sources", [])),
+                         f"the data hold id {split.max_id}, the model has {config.vocab_size} embedding rows "
+                         "(wrong --dtype or --tokenizer, or raise --vocab-size)")
 
     torch.manual_seed(config.seed)
     model = build_model(config.arch, model_config(config)).to(rt.device)
@@ -488,16 +489,23 @@ def _run_record(info, state: _State, timings, step_ms, started, val_loss, best) 
 def _restore(out_dir: Path, model: nn.Module, optimizer, state: _State, split: TokenSplit, rt: Runtime) -> None:
     """Load ckpt.pt, run.json and metrics.csv of ``out_dir`` to continue at the saved step."""
     run = runfolder.read_run(out_dir)
-    if run["data"]["fingerprint"] != split.fingerprint:
+    if run["data"].get("fingerprint") != split.fingerprint:
         raise InputError(out_dir, f"the data differ from the run being resumed (fingerprint "
-                                  f"{split.fingerprint}, saved {run['data']['fingerprint']})")
+                                  f"{split.fingerprint}, saved {run['data'].get('fingerprint')})")
     ckpt_path = out_dir / runfolder.CHECKPOINT_FILE
+    if not ckpt_path.is_file():
+        raise InputError(ckpt_path, "cannot resume: the run folder has no checkpoint")
+    from tsdiag.checkpoint.safe_torch import load_tensors
+
+    ckpt = load_tensors(ckpt_path)  # weights only, and an unreadable file is an InputError naming it
+    if not isinstance(ckpt, dict) or not {"model", "optimizer", "iter_num"} <= set(ckpt):
+        raise InputError(ckpt_path, "cannot resume: not a tsdiag run checkpoint (no model, optimizer, iter_num)")
     try:
-        ckpt = torch.load(ckpt_path, map_location=rt.device, weights_only=True)
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise InputError(ckpt_path, f"cannot resume from this checkpoint: {exc}") from None
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(ckpt_path, f"cannot resume: the checkpoint does not fit this run ({detail})") from None
     state.step = int(ckpt["iter_num"])
     best = ckpt.get("best_val_loss")
     state.best_val_loss = float(best) if best is not None else math.inf

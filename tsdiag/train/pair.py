@@ -17,7 +17,7 @@ from tsdiag.errors import InputError
 from tsdiag.findings import Finding
 from tsdiag.recipes import TrainConfig, make_config, validate
 from tsdiag.train import runfolder
-from tsdiag.train.data import split_tokens
+from tsdiag.train.data import sources_label, split_tokens
 from tsdiag.train.loop import ArticleSetup, RunResult, retrain
 from tsdiag.train.runtime import setup_runtime, shutdown
 from tsdiag.train.setup import PreparedData, article_setup, article_token_share, resolve_vocab_size
@@ -67,8 +67,9 @@ def run_recipes(
 
     options = dict(options or {})
     explicit_ids = options.pop("article_ids", None)
-    outcomes: list[RecipeOutcome] = []
-    runtime = None
+    # every recipe is checked before the first one trains: --both must not spend a whole standard run
+    # and then refuse the weighted one
+    plans = []
     for recipe in recipes:
         out_dir = Path(out) / recipe
         if resume:
@@ -77,18 +78,23 @@ def run_recipes(
             if (out_dir / runfolder.CHECKPOINT_FILE).exists():
                 raise InputError(out_dir, "holds a run already: pass --resume to continue it, or another --out")
             config = make_config(recipe, suspect, {**options, "article_ids": explicit_ids})
-        split = split_tokens(data.tokens, config.val_fraction, config.max_seq_len, "--data")
+        label = sources_label(data.info.get("sources", []))
+        split = split_tokens(data.tokens, config.val_fraction, config.max_seq_len, label)
         config.vocab_size = resolve_vocab_size(config.vocab_size, data.tokenizer, split.max_id)
         article = article_setup(data.tokenizer, config.article_ids, config.vocab_size, data.article_choice)
         if config.objective == "weighted" and not article.ids:
             raise InputError("--article-ids", "the weighted objective needs article ids: pass --tokenizer (its "
                                               "article pieces are used) or --article-ids")
+        plans.append((recipe, out_dir, config, split, article))
+    outcomes: list[RecipeOutcome] = []
+    runtime = None
+    for recipe, out_dir, config, split, article in plans:
         explicit = article.ids if article.source == "--article-ids" else None
         findings = article_id_findings(explicit, article.pieces, article.tokenizer_ids, data.info.get("tokenizer"))
         info = {**data.info, "article_token_share": article_token_share(split.train, article.ids)}
+        runtime = runtime or setup_runtime(config.device)
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         reporter = reporter_for(recipe) if reporter_for is not None else None
-        runtime = runtime or setup_runtime(config.device)
         result = retrain(config, split, out_dir, article=article, data_info=info, resume=resume, reporter=reporter,
                          runtime=runtime)
         outcomes.append(RecipeOutcome(config=config, article=article, findings=findings, result=result))

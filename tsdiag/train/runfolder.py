@@ -40,6 +40,10 @@ METRIC_COLUMNS = (
 )
 
 
+# Keys every reader of run.json relies on (compare, diagnose, --resume), with their JSON types.
+_RUN_KEYS = {"recipe": str, "objective": str, "status": str, "step": int, "final": dict, "data": dict, "config": dict}
+
+
 def write_checkpoint(out_dir: Path, payload: Mapping[str, Any]) -> None:
     import torch
 
@@ -92,19 +96,31 @@ def _csv_cell(value: Any) -> str:
 def read_metrics(path: Path) -> list[dict[str, Any]]:
     """Rows of a metrics.csv with numbers as numbers and empty cells as ``None``."""
     rows = []
-    with open(path, newline="", encoding="utf-8") as fh:
-        for raw in csv.DictReader(fh):
-            row: dict[str, Any] = {}
-            for key, text in raw.items():
-                if key is None:
-                    continue
-                if text in ("", None):
-                    row[key] = None
-                elif key in ("step", "tokens"):
-                    row[key] = int(float(text))
-                else:
-                    row[key] = float(text)
-            rows.append(row)
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if reader.fieldnames is None or "step" not in reader.fieldnames:
+                raise InputError(path, "not a tsdiag metrics.csv (no header with a step column)")
+            for line, raw in enumerate(reader, 2):
+                row: dict[str, Any] = {}
+                for key, text in raw.items():
+                    if key is None:
+                        continue
+                    if text in ("", None):
+                        row[key] = None
+                    elif key in ("step", "tokens"):
+                        row[key] = int(float(text))
+                    else:
+                        row[key] = float(text)
+                if row.get("step") is None:
+                    raise InputError(path, f"line {line} has no step")
+                rows.append(row)
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not a tsdiag metrics.csv (not UTF-8 text: {exc.reason})") from None
+    except (ValueError, OverflowError) as exc:  # a cell that is not a (finite) number
+        raise InputError(path, f"not a tsdiag metrics.csv ({exc})") from None
+    except csv.Error as exc:
+        raise InputError(path, f"not a tsdiag metrics.csv ({exc})") from None
     return rows
 
 
@@ -122,6 +138,9 @@ def read_run(path: Path) -> dict[str, Any]:
         raise InputError(file, "not a tsdiag run.json (no \"kind\": \"tsdiag-run\")")
     if run.get("schema") != RUN_SCHEMA:
         raise InputError(file, f"run.json schema {run.get('schema')!r}; this tsdiag reads schema {RUN_SCHEMA}")
+    missing = [key for key, kind in _RUN_KEYS.items() if not isinstance(run.get(key), kind)]
+    if missing:
+        raise InputError(file, f"incomplete run.json: {', '.join(missing)} missing or of the wrong type")
     return run
 
 

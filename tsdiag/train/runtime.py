@@ -62,15 +62,26 @@ class Runtime:
         return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
 
 
+def check_device(device: str) -> None:
+    """A --device this machine can use (checked before any work is done, not after a corpus is written)."""
+    if device == "auto":
+        return
+    try:
+        torch.device(device)
+    except RuntimeError:
+        raise InputError("--device", f"{device!r} is not a device (use auto, cpu, cuda or cuda:N)") from None
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device", f"{device} requested but CUDA is not available")
+
+
 def setup_runtime(device: str = "auto") -> Runtime:
     """Pick the device, join torchrun's process group if launched by it, switch on TF32."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    check_device(device)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device", f"{device} requested but CUDA is not available")
     if device == "cuda" or (device.startswith("cuda") and world_size > 1):
         device = f"cuda:{local_rank}"
     dev = torch.device(device)
