@@ -154,6 +154,17 @@ def test_topk_without_unk_adds_a_fallback_id(tmp_path):
     assert m.coverage == pytest.approx(16 / 22) and m.dropped_tokens == 6
 
 
+def test_topk_refuses_a_k_that_cuts_nothing():
+    from tsdiag.data.topk import build_topk
+    from tsdiag.errors import InputError
+
+    counts = np.array([5, 0, 9, 1, 7])
+    for k in (5, 6):
+        with pytest.raises(InputError, match="not below the vocabulary size 5"):
+            build_topk(counts, k, vocab_size=5)
+    assert build_topk(counts, 4, vocab_size=5).k == 4
+
+
 def test_train_tokenizer_command(cli, tmp_path):
     text = tmp_path / "stories.txt"
     text.write_text("".join(s + "\n<|endoftext|>\n" for s in STORIES * 2))

@@ -333,13 +333,13 @@ FILE_CASES = {
         lambda a, t: ["compare", a.run, a.run, "--plot", t / "c.png", "--output", t / "no" / "r.md"], ["r.md"],
         lambda t: [t / "c.png"]),
     "topk-map-missing-folder": _outputs_case(
-        lambda a, t: ["topk", a.shards["bin"], "-t", a.sp, "--map", t / "no" / "m.json"], ["m.json"],
+        lambda a, t: ["topk", a.shards["bin"], "-t", a.sp, "--k", "100", "--map", t / "no" / "m.json"], ["m.json"],
         lambda t: [t / "no" / "m.json"]),
     "topk-map-kept-when-rewrite-refused": _outputs_case(
         lambda a, t: ["topk", a.shards["bin"], "-t", a.sp, "--k", "100", "--map", t / "m.json",
                       "--rewrite", a.shards["bin"].parent], ["shard_bin.bin"], lambda t: [t / "m.json", t / "m.npy"]),
     "topk-rewrite-missing-folder": _outputs_case(
-        lambda a, t: ["topk", a.shards["bin"], "-t", a.sp, "--map", t / "m.json",
+        lambda a, t: ["topk", a.shards["bin"], "-t", a.sp, "--k", "100", "--map", t / "m.json",
                       "--rewrite", t / "no-such-folder"], ["no-such-folder"], lambda t: [t / "m.json"]),
     "train-tokenizer-model-missing-folder": _outputs_case(
         lambda a, t: ["train-tokenizer", a.stories, "-k", "300", "-m", t / "no" / "tok.model"], ["tok.model"],
@@ -426,6 +426,7 @@ OPTION_CASES = {
     "audit-data --json --markdown": lambda a, t: _audit(a, "--json", "--markdown"),
     "audit-tokenizer --article-words ''": lambda a, t: ["audit-tokenizer", a.sp, "--article-words", ""],
     "topk --k 0": lambda a, t: _topk(a, "--k", "0"),
+    "topk --k past the vocabulary": lambda a, t: _topk(a, "--k", "100000"),
     "topk --vocab-size 0": lambda a, t: _topk(a, "--vocab-size", "0"),
     "topk --workers 0": lambda a, t: _topk(a, "--workers", "0"),
     "topk without a vocabulary size": lambda a, t: ["topk", a.shards["bin"]],

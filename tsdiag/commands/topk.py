@@ -39,7 +39,7 @@ def topk(
 
     from tsdiag.data.audit import audit_shards
     from tsdiag.data.shards import expand_paths, open_sources
-    from tsdiag.data.topk import build_topk, rewrite_source, write_map
+    from tsdiag.data.topk import build_topk, check_k, rewrite_source, write_map
     from tsdiag.errors import InputError
     from tsdiag.findings import format_value
     from tsdiag.report import Report, key_value_table
@@ -49,6 +49,7 @@ def topk(
     old_vocab = vocab_size if vocab_size is not None else (tok.vocab_size if tok is not None else None)
     if old_vocab is None:
         raise InputError("--vocab-size", "pass --tokenizer or --vocab-size (the old vocabulary size)")
+    check_k(k, old_vocab)
     if rewrite is not None:
         if not rewrite.is_dir():
             raise InputError(rewrite, "--rewrite needs a folder; this is a file" if rewrite.exists()

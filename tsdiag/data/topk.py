@@ -52,6 +52,14 @@ class TopKMap:
         return self.new_to_old[np.asarray(new_ids, dtype=np.int64)]
 
 
+def check_k(k: int, vocab_size: int) -> None:
+    """Refuse a K that cannot make a smaller vocabulary (checked before any counting)."""
+    if k < 2:
+        raise InputError("--k", f"{k} is below 2")
+    if k >= vocab_size:
+        raise InputError("--k", f"{k:,} is not below the vocabulary size {vocab_size:,}: nothing would be cut")
+
+
 def build_topk(counts: np.ndarray, k: int, *, vocab_size: int, keep: Sequence[int] = (),
                unk_id: int | None = None) -> TopKMap:
     """The top-``k`` map for an id histogram (``counts[i]`` = occurrences of id ``i``).
@@ -59,8 +67,7 @@ def build_topk(counts: np.ndarray, k: int, *, vocab_size: int, keep: Sequence[in
     ``keep`` ids (BOS/EOS) are kept whatever their count.  Dropped ids map to
     ``unk_id`` when the tokenizer has one (kept as well), else to a new last id.
     """
-    if k < 2:
-        raise InputError(str(k), "--k must be at least 2")
+    check_k(k, vocab_size)
     counts = np.asarray(counts[:vocab_size], dtype=np.int64)
     if len(counts) < vocab_size:
         counts = np.concatenate([counts, np.zeros(vocab_size - len(counts), dtype=np.int64)])
