@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 
 import numpy as np
@@ -89,6 +90,16 @@ def test_inspect_reads_step_and_val_loss(cli, tmp_path, stories, sp_model):
     assert hyper["min_lr"].origin == "recorded" and hyper["lr_decay_iters"].value == 6
     assert hyper["warmup_iters"].origin == "recorded" and hyper["warmup_iters"].value == 1  # 5% of 6 steps, at least 1
     assert not [f.code for f in facts.findings if f.code.startswith("TSD-H3")]
+    # the run folder itself answers with its ckpt.pt (model.safetensors beside it has weights only)
+    folder_facts = inspect_checkpoint(out / "standard")
+    assert folder_facts.path.name == "ckpt.pt" and folder_facts.training.step.value == 6
+    # a run folder that lost its run.json still compares with its step and val loss
+    shutil.copytree(out / "standard", tmp_path / "copy")
+    (tmp_path / "copy" / "run.json").unlink()
+    code, stdout, _ = cli("compare", out / "standard", tmp_path / "copy", "--json")
+    runs = json.loads(stdout)["runs"]
+    assert code == 0 and runs[1]["kind"] == "checkpoint" and runs[1]["steps"] == 6
+    assert runs[1]["best_val_loss"] == pytest.approx(run["best_val_loss"])
 
 
 def _setup(tmp_path, stories, sp_model, **options):

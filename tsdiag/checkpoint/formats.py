@@ -49,10 +49,26 @@ def _not_recognised(path: Path) -> InputError:
                             "a Hugging Face folder or a llama2.c .bin export)")
 
 
+def run_folder_checkpoint(path: Path) -> Path | None:
+    """The ``ckpt.pt`` of a tsdiag run folder, None for any other path.
+
+    A run folder holds ``model.safetensors`` too, which would make it read as a Hugging Face
+    folder without a config: weights only, no step or val loss.  ``ckpt.pt`` records those,
+    the optimizer state and the run's config, so it is the file that answers ``inspect``.
+    """
+    from tsdiag.train.runfolder import CHECKPOINT_FILE, MODEL_FILE, RUN_FILE
+
+    if path.is_dir() and (path / CHECKPOINT_FILE).is_file() and not (path / "config.json").is_file() and (
+            (path / MODEL_FILE).is_file() or (path / RUN_FILE).is_file()):
+        return path / CHECKPOINT_FILE
+    return None
+
+
 def read_checkpoint(path: Path, *, allow_unsafe_pickle: bool = False) -> RawCheckpoint:
-    """Open one checkpoint (file or Hugging Face folder) with the reader that claims it."""
+    """Open one checkpoint (file, Hugging Face folder, or a tsdiag run folder's ckpt.pt) with the reader that claims it."""
     path = Path(path)
     check_exists(path)
+    path = run_folder_checkpoint(path) or path
     reader = reader_for(path)
     if reader is None:
         if path.is_dir():
