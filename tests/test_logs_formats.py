@@ -238,3 +238,18 @@ def test_long_log_blocks_join_correctly(tmp_path, monkeypatch):
     assert "".join(blocks) == text and all(b.endswith("\n") for b in blocks)
     curve = parse_log(path)
     assert len(curve.train) == 500 and curve.skipped_lines == 0
+
+
+@pytest.mark.parametrize("name, whole", [
+    ("train.log", LLAMA2C_LOG + "5 | loss 6.1417 | lr 2.5e-06 | 80.00ms | mfu 40.00%\n"),
+    ("metrics.csv", "step,loss\n1,6.24\n2,6.2\n5,6.1417\n"),
+    ("metrics.jsonl", '{"step": 1, "loss": 6.24}\n{"step": 2, "loss": 6.2}\n{"step": 5, "loss": 6.1417}\n'),
+])
+def test_last_line_without_a_line_end_is_left_out_and_named(tmp_path, name, whole):
+    complete = parse_log(_write(tmp_path, "whole-" + name, whole))
+    assert complete.partial_last_line is None and complete.train.steps[-1] == 5
+    cut = whole[: whole.index("6.1417") + 3]          # "loss 6.1": the first digits of 6.1417
+    curve = parse_log(_write(tmp_path, name, cut))
+    assert curve.partial_last_line == cut.splitlines()[-1]
+    assert curve.train.steps[-1] != 5                 # the cut value was not read
+    assert curve.skipped_lines == complete.skipped_lines + 1

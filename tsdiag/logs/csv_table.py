@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from tsdiag.errors import InputError
 from tsdiag.logs import columns
 from tsdiag.logs.facts import LossCurve
-from tsdiag.logs.interface import LogFormat
+from tsdiag.logs.interface import LogFormat, note_partial_last_line
 
 _DELIMITERS = ",\t;"
 _SUFFIXES = {".csv": ",", ".tsv": "\t"}
@@ -60,7 +60,7 @@ class CsvFormat(LogFormat):
             plan = [(i, targets[meaning].steps.append, targets[meaning].values.append)
                     for meaning, i in index.items() if meaning in targets]
             total = skipped = 0
-            for row in csv.reader(fh, delimiter=delimiter):
+            for row in csv.reader(_whole_lines(fh), delimiter=delimiter):
                 if not row:
                     continue
                 total += 1
@@ -82,4 +82,12 @@ class CsvFormat(LogFormat):
                         added = True
                 skipped += not added
         curve.total_lines, curve.skipped_lines = total, skipped
+        note_partial_last_line(path, curve)
         return curve
+
+
+def _whole_lines(fh) -> Iterator[str]:
+    """The file's remaining lines, less a last one without a line end (see ``partial_last_line``)."""
+    for line in fh:
+        if line.endswith(("\n", "\r")):
+            yield line

@@ -67,6 +67,8 @@ class LossCurve:
     skipped_lines: int = 0
     #: "vocab_size" and "planned_steps" when the log states them
     settings: dict[str, Recorded] = field(default_factory=dict)
+    #: a last line with no line end (log still being written, or cut), left out
+    partial_last_line: str | None = None
 
     @property
     def has_losses(self) -> bool:
@@ -168,6 +170,7 @@ class CurveFacts:
     planned_steps: Recorded | None
     total_lines: int
     skipped_lines: int
+    partial_last_line: str | None
 
     @property
     def ends_finite(self) -> bool:
@@ -365,4 +368,5 @@ def measure_curve(curve: LossCurve, thresholds: Thresholds | None = None, vocab_
         planned_steps=curve.settings.get("planned_steps"),
         total_lines=curve.total_lines,
         skipped_lines=curve.skipped_lines,
+        partial_last_line=curve.partial_last_line,
     )

@@ -29,6 +29,7 @@ EVAL_LINE = rf"step (\d+): train loss ({FLOAT}), val loss ({FLOAT})"
 
 _EMPTY_LINE = re.compile(r"\n(?=\n)")  # the newline before an empty line
 _BLOCK_CHARS = 4 << 20
+_TAIL_BYTES = 4096       # how far from the end a partial last line is looked for
 
 
 class LogFormat(abc.ABC):
@@ -68,7 +69,34 @@ class TextLogFormat(LogFormat):
             total += count_lines(block)
             matched += self.consume(block, curve)
         curve.total_lines, curve.skipped_lines = total, total - matched
+        note_partial_last_line(path, curve)
         return curve
+
+
+def partial_last_line(path: Path) -> str | None:
+    """The last line of a file that does not end with a line end, else None.
+
+    Such a line belongs to a log still being written or one cut mid-line:
+    ``loss 2.3`` may be the first digits of ``loss 2.3417``, so it is never read as a value.
+    """
+    size = path.stat().st_size
+    if not size:
+        return None
+    with open(path, "rb") as fh:
+        fh.seek(max(0, size - _TAIL_BYTES))
+        tail = fh.read()
+    if tail.endswith((b"\n", b"\r")):
+        return None
+    line = re.split(rb"[\r\n]", tail)[-1].decode("utf-8", errors="replace").strip()
+    return line or None
+
+
+def note_partial_last_line(path: Path, curve: LossCurve) -> None:
+    """Record the held-back last line (see :func:`partial_last_line`) and count it as skipped."""
+    curve.partial_last_line = partial_last_line(path)
+    if curve.partial_last_line is not None:
+        curve.total_lines += 1
+        curve.skipped_lines += 1
 
 
 def iter_line_blocks(path: Path, block_chars: int = _BLOCK_CHARS) -> Iterator[str]:
@@ -76,6 +104,7 @@ def iter_line_blocks(path: Path, block_chars: int = _BLOCK_CHARS) -> Iterator[st
 
     Universal newlines turn ``\\r`` progress-bar updates and Windows line ends
     into ``\\n``; undecodable bytes become U+FFFD instead of failing the read.
+    A last line without a line end is left out (:func:`partial_last_line`).
     """
     with open(path, "r", encoding="utf-8", errors="replace") as fh:
         carry = ""
@@ -90,8 +119,6 @@ def iter_line_blocks(path: Path, block_chars: int = _BLOCK_CHARS) -> Iterator[st
                 continue
             carry = block[cut + 1:]
             yield block[: cut + 1]
-        if carry:
-            yield carry + "\n"
 
 
 def count_lines(block: str) -> int:

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from tsdiag.logs import columns
 from tsdiag.logs.facts import LossCurve, Series
-from tsdiag.logs.interface import LogFormat, iter_line_blocks
+from tsdiag.logs.interface import LogFormat, iter_line_blocks, note_partial_last_line
 
 _SUFFIXES = {".jsonl", ".ndjson"}
 
@@ -88,4 +88,5 @@ class JsonlFormat(LogFormat):
                             added = True
                 skipped += not added
         curve.total_lines, curve.skipped_lines = total, skipped
+        note_partial_last_line(path, curve)
         return curve

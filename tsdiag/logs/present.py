@@ -27,6 +27,10 @@ def _yes_no(value: bool | None, unknown: str = "unknown") -> str:
     return unknown if value is None else format_value(value)
 
 
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _series_text(summary: SeriesSummary | None, what: str = "") -> str:
     if summary is None:
         return "not logged"
@@ -41,6 +45,9 @@ def _rows(facts: CurveFacts) -> list[tuple[str, str]]:
         ("curve", f"{facts.curve.replace('_', ' ')} loss, {facts.points:,} points, steps "
                   f"{format_value(facts.first.step)}-{format_value(facts.last.step)}"
                   + (f" (last of {facts.segments} runs in the log)" if facts.segments > 1 else "")),
+        *([("last line left out", f"{_clip(facts.partial_last_line)!r} has no line end (log still being "
+                                   "written, or cut mid-line), so its numbers may be incomplete")]
+          if facts.partial_last_line is not None else []),
         ("first loss", _at(facts.first)),
         ("last loss", _at(facts.last)),
         ("min loss", _at(facts.min)),
@@ -149,7 +156,8 @@ def curve_data(facts: CurveFacts) -> dict[str, Any]:
         },
         "planned_steps": None if p is None else {"value": p.value, "source": p.source},
         "segments": facts.segments,
-        "lines": {"total": facts.total_lines, "skipped": facts.skipped_lines},
+        "lines": {"total": facts.total_lines, "skipped": facts.skipped_lines,
+                  "partial_last_line": facts.partial_last_line},
     }
 
 
