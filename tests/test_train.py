@@ -217,6 +217,10 @@ def test_cuda_bf16_compiled_run_learns(tmp_path, stories, sp_model, compile_mode
     assert result.status == "completed" and rows[-1]["loss"] < rows[0]["loss"] - 1.0
     assert result.run["throughput"]["precision"] == "bfloat16 autocast"
     assert all(r["ms_per_step"] > 0 for r in rows)
+    from tsdiag.checkpoint import inspect_checkpoint
+
+    facts = inspect_checkpoint(tmp_path / compile_mode)   # the folder a compiled CUDA run wrote reads back
+    assert facts.training.step.value == 30 and facts.architecture.family == "llama2.c"
 
 
 def test_from_checkpoint_copies_architecture_and_article_weight(tmp_path):
