@@ -253,3 +253,8 @@ def test_last_line_without_a_line_end_is_left_out_and_named(tmp_path, name, whol
     assert curve.partial_last_line == cut.splitlines()[-1]
     assert curve.train.steps[-1] != 5                 # the cut value was not read
     assert curve.skipped_lines == complete.skipped_lines + 1
+
+
+def test_a_single_line_without_a_line_end_says_it_was_left_out(tmp_path):
+    with pytest.raises(InputError, match="last line has no line end"):
+        parse_log(_write(tmp_path, "one.jsonl", '{"step": 1, "loss": 6.24}'))

@@ -92,6 +92,7 @@ def parse_log(path: str | Path, format_hint: str | None = None) -> LossCurve:
     fmt = get_format(format_hint) if format_hint else detect_format(path)
     curve = fmt.parse(path)
     if not curve.has_losses:
+        held = "; the last line has no line end and was left out" if curve.partial_last_line else ""
         raise InputError(path, f"read as {fmt.name} but no loss values found "
-                               f"({curve.total_lines:,} lines, none with a step and a loss)")
+                               f"({curve.total_lines:,} lines, none with a step and a loss{held})")
     return curve
