@@ -534,7 +534,9 @@ def _window_hashes(st: _Settings, raw: np.ndarray, idx: np.ndarray, first: int, 
         rows = raw[first:first + windows * S]
         words = np.ascontiguousarray(rows, dtype=np.uint16).view(np.uint64).reshape(windows, S // 4)
         return np.einsum("ij,j->i", words, st.coef_words[: S // 4]).view(np.int64)
-    rows = idx[first:first + windows * S].reshape(-1, S)
+    # the raw ids, not ``idx``: table indices clip every id past the tables to one sentinel,
+    # which would make windows of different large ids (uint32 vocabularies) hash equally
+    rows = raw[first:first + windows * S].astype(np.int64, copy=False).reshape(-1, S)
     return np.einsum("ij,j->i", rows, st.coef)
 
 
