@@ -206,8 +206,8 @@ def test_distinct_windows_of_ids_past_the_tables_are_not_duplicates(tmp_path):
     """uint32 ids above the lookup tables' size must still hash by their own values."""
     ids = np.random.default_rng(0).integers(70_000, 100_000, 64 * 20).astype(np.uint32)
     ids.tofile(tmp_path / "big.bin")
-    r = audit_shards([tmp_path / "big.bin"], dtype="uint32", vocab_size=100_000, seq_len=64, layout="contiguous")
+    r = audit_shards([tmp_path / "big.bin"], dtype="uint32", seq_len=64, layout="contiguous")
     assert r.integrity.duplicate_sequences == 0
     np.concatenate([ids, ids[:64]]).tofile(tmp_path / "again.bin")   # one window written twice
-    r = audit_shards([tmp_path / "again.bin"], dtype="uint32", vocab_size=100_000, seq_len=64, layout="contiguous")
+    r = audit_shards([tmp_path / "again.bin"], dtype="uint32", seq_len=64, layout="contiguous")
     assert r.integrity.duplicate_sequences == 1
