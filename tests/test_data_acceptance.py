@@ -63,3 +63,14 @@ def test_naive_count_is_about_twice_with_512_pieces(real, tmp_path):
     ratio = a.naive_tokens / a.word_count
     assert a.word_count == _word_count(stories)[0]
     assert 1.6 <= ratio <= 2.6, f"naive/word-level article count with a 512-piece model: {ratio:.2f}"
+
+
+def test_llama2_newline_bytes_are_not_a_byte_fallback_problem(real):
+    from tsdiag.data.rules import tokenizer_findings
+    from tsdiag.data.tokenizer_audit import audit_tokenizer
+    from tsdiag.thresholds import Thresholds
+
+    text_path, stories, llama = real
+    audit = audit_tokenizer(llama, "\n".join(stories[:200]))
+    assert audit.whitespace_byte_tokens == audit.byte_fallback_tokens > 0.01 * audit.tokens  # every "\n" is <0x0A>
+    assert "TSD-TOK-BYTE-FALLBACK" not in {f.code for f in tokenizer_findings(audit, Thresholds())}

@@ -189,6 +189,7 @@ def audit_tokenizer_json(t) -> dict:
             "articles_in_text": t.articles_in_text, "articles_after_round_trip": t.articles_after_round_trip,
             "articles_in_tokens": t.articles_in_tokens, "naive_article_tokens": t.naive_article_tokens,
             "glued_tokens": t.glued_tokens, "byte_fallback_tokens": t.byte_fallback_tokens,
+            "whitespace_byte_tokens": t.whitespace_byte_tokens,
             "unknown_tokens": t.unknown_tokens,
         },
     }
@@ -208,9 +209,10 @@ def audit_tokenizer_report(t, findings: list[Finding]) -> Report:
         ("tokens", f"{format_value(t.tokens)} ({t.bytes_per_token:.2f} bytes per token)"),
         ("round trip", "exact" if t.round_trip_exact else "differs from the text"),
         ("articles: text / after round trip / in tokens",
-         f"{t.articles_in_text} / {t.articles_after_round_trip} / {t.articles_in_tokens}"),
+         f"{t.articles_in_text:,} / {t.articles_after_round_trip:,} / {t.articles_in_tokens:,}"),
         ("naive article tokens", format_value(t.naive_article_tokens)),
-        ("glued / byte-fallback / unknown tokens", f"{t.glued_tokens} / {t.byte_fallback_tokens} / {t.unknown_tokens}"),
+        ("glued / byte-fallback (whitespace) / unknown tokens",
+         f"{t.glued_tokens:,} / {t.byte_fallback_tokens:,} ({t.whitespace_byte_tokens:,}) / {t.unknown_tokens:,}"),
     ])
     tables = [vocab, text]
     if t.glued_pieces:

@@ -31,6 +31,8 @@ SAMPLE_TEXT = (
 )
 
 
+_WHITESPACE_BYTE_PIECES = {"<0x09>", "<0x0A>", "<0x0D>", "<0x20>"}
+
 @dataclass(frozen=True)
 class GluedPiece:
     id: int
@@ -61,6 +63,9 @@ class TokenizerAudit:
     naive_article_tokens: int
     glued_tokens: int                        # tokens of the text that are glued pieces
     byte_fallback_tokens: int
+    #: of those, the bytes of whitespace (tab, newline, carriage return, space): tokenizers without a
+    #: newline piece (Llama 2's) spell every line break as <0x0A> by design, which is no vocabulary gap
+    whitespace_byte_tokens: int
     unknown_tokens: int
 
     @property
@@ -103,6 +108,8 @@ def audit_tokenizer(tokenizer: Tokenizer, text: str | None = None, *, text_sourc
     glued = glued_pieces(tokenizer, words)
     glued_ids = {g.id for g in glued}
     byte_ids = set(tokenizer.byte_ids())
+    pieces = tokenizer.pieces()
+    whitespace_byte_ids = {i for i in byte_ids if pieces[i] in _WHITESPACE_BYTE_PIECES}
     return TokenizerAudit(
         path=str(tokenizer.path), kind=tokenizer.kind, vocab_size=tokenizer.vocab_size,
         bos_id=tokenizer.bos_id, eos_id=tokenizer.eos_id, unk_id=tokenizer.unk_id, byte_pieces=len(byte_ids),
@@ -115,6 +122,7 @@ def audit_tokenizer(tokenizer: Tokenizer, text: str | None = None, *, text_sourc
         articles_in_tokens=scan.word_count, naive_article_tokens=scan.naive_tokens,
         glued_tokens=sum(1 for i in ids if i in glued_ids),
         byte_fallback_tokens=sum(1 for i in ids if i in byte_ids),
+        whitespace_byte_tokens=sum(1 for i in ids if i in whitespace_byte_ids),
         unknown_tokens=sum(1 for i in ids if tokenizer.unk_id is not None and i == tokenizer.unk_id),
     )
 
