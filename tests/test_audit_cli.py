@@ -119,8 +119,7 @@ def test_audit_tokenizer_command(cli, sp_model, tmp_path):
 def test_topk_round_trip(cli, sp_model, tmp_path):
     tok = load_tokenizer(sp_model)
     shard = write_shard(tmp_path, "bin", tok)
-    out_dir = tmp_path / "top"
-    out_dir.mkdir()
+    out_dir = tmp_path / "top"   # created by --rewrite
     code, out, _ = cli("topk", shard, "-t", sp_model, "--k", "60", "--map", tmp_path / "top60.json",
                        "--rewrite", out_dir, "--json")
     assert code == 0
@@ -142,6 +141,15 @@ def test_topk_round_trip(cli, sp_model, tmp_path):
     expected = np.bincount(old, minlength=tok.vocab_size)
     assert doc["coverage"] == pytest.approx(expected[mapping.new_to_old].sum() / old.size)
     _one_line_error(*cli("topk", shard, "-t", sp_model, "--rewrite", tmp_path))  # would overwrite the input
+
+
+def test_topk_refuses_uint32_shards_read_as_uint16(cli, sp_model, tmp_path):
+    tok = load_tokenizer(sp_model)
+    shard = write_shard(tmp_path, "bin", tok)
+    np.fromfile(shard, dtype=np.uint16).astype(np.uint32).tofile(tmp_path / "wide.bin")
+    code, _, err = cli("topk", tmp_path / "wide.bin", "-t", sp_model, "--k", "60", "--map", tmp_path / "m.json")
+    assert code == 2 and "uint32 read as uint16" in err and "--dtype uint32" in err
+    assert not (tmp_path / "m.json").exists()
 
 
 def test_topk_without_unk_adds_a_fallback_id(tmp_path):

@@ -340,7 +340,7 @@ FILE_CASES = {
                       "--rewrite", a.shards["bin"].parent], ["shard_bin.bin"], lambda t: [t / "m.json", t / "m.npy"]),
     "topk-rewrite-missing-folder": _outputs_case(
         lambda a, t: ["topk", a.shards["bin"], "-t", a.sp, "--k", "100", "--map", t / "m.json",
-                      "--rewrite", t / "no-such-folder"], ["no-such-folder"], lambda t: [t / "m.json"]),
+                      "--rewrite", t / "no" / "such-folder"], ["such-folder"], lambda t: [t / "m.json", t / "no"]),
     "train-tokenizer-model-missing-folder": _outputs_case(
         lambda a, t: ["train-tokenizer", a.stories, "-k", "300", "-m", t / "no" / "tok.model"], ["tok.model"],
         lambda t: [t / "no" / "tok.model"]),
@@ -421,6 +421,8 @@ OPTION_CASES = {
     "audit-data --dtype int8": lambda a, t: _audit(a, "--dtype", "int8"),
     "audit-data --layout foo": lambda a, t: _audit(a, "--layout", "foo"),
     "audit-data --fail-on bogus": lambda a, t: _audit(a, "--fail-on", "bogus"),
+    "audit-data --select with a typo": lambda a, t: _audit(a, "--select", "TSD-H1-ARTICLE-RATES"),
+    "audit-data --ignore with a typo": lambda a, t: _audit(a, "--ignore", "TSD-H9"),
     "audit-data --article-words ''": lambda a, t: _audit(a, "--article-words", ""),
     "audit-data --sample 0": lambda a, t: _audit(a, "--sample", "0"),
     "audit-data --json --markdown": lambda a, t: _audit(a, "--json", "--markdown"),
@@ -432,6 +434,7 @@ OPTION_CASES = {
     "topk without a vocabulary size": lambda a, t: ["topk", a.shards["bin"]],
     "train-tokenizer -k 0": lambda a, t: _train_tok(a, t, "-k", "0"),
     "train-tokenizer --max-sentences -1": lambda a, t: _train_tok(a, t, "--max-sentences", "-1"),
+    "train-tokenizer --max-sentences 50 (sentencepiece needs > 100)": lambda a, t: _train_tok(a, t, "--max-sentences", "50"),
     "train-tokenizer --threads 0": lambda a, t: _train_tok(a, t, "--threads", "0"),
     "sample --temperature -1": lambda a, t: _sample(a, "--temperature", "-1"),
     "sample -n 0": lambda a, t: _sample(a, "-n", "0"),
@@ -447,6 +450,10 @@ OPTION_CASES = {
     "retrain --lr -1": lambda a, t: _retrain(a, t, "--lr", "-1"),
     "retrain --article-ids 99999": lambda a, t: _retrain(a, t, "--article-ids", "99999"),
     "rules NOPE": lambda a, t: ["rules", "NOPE"],
+    "unknown option": lambda a, t: [*_audit(a), "--no-such-option"],
+    "missing argument": lambda a, t: ["topk"],
+    "unknown command": lambda a, t: ["no-such-command"],
+    "non-integer --seq-len": lambda a, t: _audit(a, "--seq-len", "abc"),
 }
 
 
@@ -457,6 +464,5 @@ def test_unusable_option_value_exits_2(art, tmp_path, name):
     assert result.exit_code == 2, (result.exit_code, result.output)
     assert "Traceback" not in result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    if lines and lines[0].startswith("tsdiag: error:"):
-        assert len(lines) == 1, lines
+    assert len(lines) == 1 and lines[0].startswith("tsdiag: error:"), lines   # one greppable line, no usage box
     assert not any(tmp_path.iterdir()), list(tmp_path.iterdir())   # nothing trained, nothing written

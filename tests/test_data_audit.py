@@ -95,7 +95,9 @@ def test_coverage_and_separators(tok, tmp_path):
     counts = np.bincount(ids, minlength=tok.vocab_size)
     ordered = np.sort(counts)[::-1]
     assert r.coverage.top[1000] == pytest.approx(ordered[:1000].sum() / ids.size) == 1.0
-    assert r.coverage.unused_vocab_rows == int((counts == 0).sum())
+    not_text = set(tok.byte_ids()) | set(tok.special_ids())   # bytes and specials are not "unused vocabulary"
+    assert r.coverage.unused_vocab_rows == sum(1 for i in np.flatnonzero(counts == 0) if i not in not_text) > 0
+    assert len(not_text) >= 256 and r.coverage.unused_vocab_rows < int((counts == 0).sum())
     assert r.coverage.distinct_ids == int((counts > 0).sum())
     assert r.coverage.tokens_for_99 == int(np.searchsorted(np.cumsum(ordered), 0.99 * ids.size) + 1)
     assert r.separators.count == len(STORIES) and r.separators.mean_story_tokens == pytest.approx(ids.size / len(STORIES))

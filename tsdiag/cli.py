@@ -7,6 +7,7 @@ a one-line error with exit code 2.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
@@ -27,7 +28,27 @@ def _print_error(message: str) -> None:
 
 
 class _Group(TyperGroup):
-    """Turns InputError (and OS errors on files) into one line and exit code 2."""
+    """Turns InputError (and OS errors on files) and unusable options into one line and exit code 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        # click's exceptions, wherever this Typer takes click from (newer releases vendor it)
+        click = importlib.import_module(typer.BadParameter.__module__)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:  # unknown option, bad value, missing argument: one greppable line
+            where = exc.ctx.command_path if exc.ctx is not None else "tsdiag"
+            if exc.format_message():  # (no message: the help was shown for a bare `tsdiag`)
+                _print_error(f"{where}: {exc.format_message()} (see '{where} --help')")
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            _print_error(exc.format_message())
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            _print_error("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx):
         try:

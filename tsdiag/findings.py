@@ -192,7 +192,7 @@ class Finding:
         }
 
 
-def _matches(code: str, patterns: Iterable[str]) -> bool:
+def code_matches(code: str, patterns: Iterable[str]) -> bool:
     """Prefix match like ruff: ``TSD-H4`` selects ``TSD-H4-VOCAB``."""
     return any(code == p or code.startswith(p.rstrip("-") + "-") for p in patterns)
 
@@ -205,9 +205,9 @@ def select_findings(
     """Keep findings whose code matches ``select`` (all when empty) and not ``ignore``."""
     kept = []
     for f in findings:
-        if select and not _matches(f.code, select):
+        if select and not code_matches(f.code, select):
             continue
-        if ignore and _matches(f.code, ignore):
+        if ignore and code_matches(f.code, ignore):
             continue
         kept.append(f)
     return kept

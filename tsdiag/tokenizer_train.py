@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,11 +41,12 @@ def train_sentencepiece(texts: Sequence[str | Path], model: str | Path, *, vocab
     from tsdiag.fileio import atomic_path
 
     if vocab_size < MIN_VOCAB:
-        raise InputError(str(vocab_size), f"--vocab-size must be at least {MIN_VOCAB} (256 byte pieces + specials)")
-    if max_sentences < 0:
-        raise InputError(str(max_sentences), "--max-sentences must be 0 (all) or more")
+        raise InputError("--vocab-size",
+                         f"must be at least {MIN_VOCAB} (256 byte pieces + specials), got {vocab_size}")
+    if max_sentences < 0 or 0 < max_sentences <= 100:  # sentencepiece refuses 1..100
+        raise InputError("--max-sentences", f"must be 0 (all) or more than 100, got {max_sentences}")
     if threads is not None and threads < 1:
-        raise InputError(str(threads), "--threads must be at least 1")
+        raise InputError("--threads", f"must be at least 1, got {threads}")
     model = Path(model)
     if model.is_dir():  # not "folder.model" beside it: the user meant a place, we cannot guess the name
         raise InputError(model, "is a folder; give the model's file name (e.g. tok4096.model)")
@@ -80,8 +82,12 @@ def train_sentencepiece(texts: Sequence[str | Path], model: str | Path, *, vocab
             input_sentence_size=max_sentences, shuffle_input_sentence=max_sentences > 0, minloglevel=2,
         )
     except RuntimeError as exc:
-        raise InputError(", ".join(map(str, paths)),
-                         f"sentencepiece training failed ({str(exc).strip().splitlines()[-1]})") from None
+        detail = str(exc).strip().splitlines()[-1]
+        needed = re.search(r"smaller than required_chars\. (\d+) vs (\d+)", detail)
+        if needed:  # sentencepiece's own advice names a trainer flag this command does not have
+            raise InputError("--vocab-size", f"{needed.group(1)} is below the {needed.group(2)} pieces this text "
+                                             "needs (256 bytes, specials and every distinct character); raise it")
+        raise InputError(", ".join(map(str, paths)), f"sentencepiece training failed ({detail})") from None
     seconds = time.perf_counter() - started
     if counts["lines"] == 0:
         raise InputError(", ".join(map(str, paths)), "no text to train on")

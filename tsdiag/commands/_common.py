@@ -77,14 +77,30 @@ def _options_from(kwargs: dict) -> OutputOptions:
         from tsdiag.fileio import check_output_target
 
         check_output_target(output)  # before the command writes anything else (plots, maps)
+    select, ignore = kwargs.pop("select") or [], kwargs.pop("ignore") or []
+    _check_codes("--select", select)
+    _check_codes("--ignore", ignore)
     return OutputOptions(
         format=fmt,
         output=output,
         fail_on=fail_on,
-        select=kwargs.pop("select") or [],
-        ignore=kwargs.pop("ignore") or [],
+        select=select,
+        ignore=ignore,
         settings=kwargs.pop("settings"),
     )
+
+
+def _check_codes(option: str, patterns: list[str]) -> None:
+    """Refuse a code or prefix that matches no rule: a typo in --select would silently pass CI."""
+    if not patterns:
+        return
+    from tsdiag.errors import InputError
+    from tsdiag.findings import all_rules, code_matches
+
+    codes = list(all_rules())
+    for pattern in patterns:
+        if not any(code_matches(code, [pattern]) for code in codes):
+            raise InputError(option, f"{pattern!r} matches no finding code (`tsdiag rules` lists them)")
 
 
 def report_command(fn: Callable) -> Callable:

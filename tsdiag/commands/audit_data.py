@@ -50,7 +50,7 @@ def audit_data(
     from tsdiag.tokenizer import load_tokenizer
 
     if workers < 1:
-        raise InputError(str(workers), "--workers must be at least 1")
+        raise InputError("--workers", f"must be at least 1, got {workers}")
     words = [w.strip() for w in article_words.split(",") if w.strip()]
     if not words:
         raise InputError(article_words, "--article-words needs at least one word")

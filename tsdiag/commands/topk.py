@@ -19,7 +19,7 @@ def topk(
     dtype: Annotated[str, typer.Option("--dtype", help="Token type of .bin inputs: uint16 or uint32.")] = "uint16",
     text_column: Annotated[str, typer.Option("--text-column", help="Text column of jsonl/json/parquet/arrow inputs.")] = "text",
     write_map_to: Annotated[Optional[Path], typer.Option("--map", help="Write the mapping here (.json; the .npy lookup table goes beside it).")] = None,
-    rewrite: Annotated[Optional[Path], typer.Option("--rewrite", help="Rewrite every input into this folder as remapped .bin shards (uint16 when K <= 65536).")] = None,
+    rewrite: Annotated[Optional[Path], typer.Option("--rewrite", help="Rewrite every input into this folder (created if missing) as remapped .bin shards (uint16 when K <= 65536).")] = None,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Processes counting shards in parallel.")] = 1,
     *,
     out: OutputOptions,
@@ -39,6 +39,7 @@ def topk(
 
     from tsdiag.data.audit import audit_shards
     from tsdiag.data.shards import expand_paths, open_sources
+    from tsdiag.data.rules import dtype_findings
     from tsdiag.data.topk import build_topk, check_k, rewrite_source, write_map
     from tsdiag.errors import InputError
     from tsdiag.findings import format_value
@@ -51,9 +52,10 @@ def topk(
         raise InputError("--vocab-size", "pass --tokenizer or --vocab-size (the old vocabulary size)")
     check_k(k, old_vocab)
     if rewrite is not None:
-        if not rewrite.is_dir():
-            raise InputError(rewrite, "--rewrite needs a folder; this is a file" if rewrite.exists()
-                             else "--rewrite folder does not exist")
+        if rewrite.exists() and not rewrite.is_dir():
+            raise InputError(rewrite, "--rewrite needs a folder; this is a file")
+        if not rewrite.exists() and not rewrite.parent.is_dir():
+            raise InputError(rewrite, "--rewrite folder's parent does not exist")
         # checked before anything is written: the map must not appear when the rewrite is refused
         inputs = expand_paths(shards)
         targets = [rewrite / (path.stem + ".bin") for path in inputs]
@@ -77,6 +79,9 @@ def topk(
         raise InputError(where, f"{result.integrity.out_of_range_ids:,} ids at or past the vocabulary size "
                                 f"{old_vocab:,} (largest {result.integrity.max_id:,}); wrong --dtype, --tokenizer "
                                 "or --vocab-size?")
+    misread = dtype_findings(result, out.thresholds())
+    if misread:  # half the "tokens" would be zero halves of 32-bit ids: the map and rewrite would be garbage
+        raise InputError(", ".join(shards), f"{misread[0].message}; {misread[0].fix}")
     if result.integrity.odd_byte_files:
         where, trailing = result.integrity.odd_byte_files[0]
         raise InputError(where, f"{trailing} byte(s) after its last whole {dtype} token: truncated, or another --dtype?")
@@ -100,6 +105,7 @@ def topk(
         rows.append(("map", f"{json_path} + {npy_path.name}"))
         data["map"], data["lookup_table"] = str(json_path), str(npy_path)
     if rewrite is not None:
+        rewrite.mkdir(exist_ok=True)  # every check has passed: the folder is the first thing written
         with tempfile.TemporaryDirectory(prefix="tsdiag-topk-") as workdir:
             sources = open_sources(shards, dtype=dtype, tokenizer=tok, text_column=text_column, workdir=Path(workdir))
             for source, target in zip(sources, targets):

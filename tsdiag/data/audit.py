@@ -123,7 +123,7 @@ class CoverageFacts:
     vocab_source: str
     distinct_ids: int
     top: dict[int, float]          # K -> share of tokens covered by the K most frequent ids
-    unused_vocab_rows: int | None  # ids below vocab_size that never occur
+    unused_vocab_rows: int | None  # ids below vocab_size that never occur (byte-fallback and special ids left out)
     tokens_for_99: int             # smallest K covering 99% of tokens
 
 
@@ -687,8 +687,20 @@ def _article_facts(st: _Settings, acc: _Partial, tokenizer, sequences: int) -> A
     )
 
 
-def coverage_facts(counts: np.ndarray, vocab_size: int | None, vocab_source: str) -> CoverageFacts:
-    """Share of tokens covered by the most frequent K ids, and vocabulary rows never seen."""
+def _unused_rows(inside: np.ndarray, not_text: Sequence[int]) -> int:
+    unused = inside == 0
+    skip = np.asarray([i for i in not_text if 0 <= i < len(inside)], dtype=np.intp)
+    return int(np.count_nonzero(unused)) - int(np.count_nonzero(unused[skip]))
+
+
+def coverage_facts(counts: np.ndarray, vocab_size: int | None, vocab_source: str,
+                   not_text: Sequence[int] = ()) -> CoverageFacts:
+    """Share of tokens covered by the most frequent K ids, and vocabulary rows never seen.
+
+    ``not_text`` ids (byte-fallback pieces, BOS/EOS/unk/padding) are left out of the unused
+    rows: a tokenizer keeps all 256 byte pieces whatever text it meets, so their absence says
+    nothing about the vocabulary fitting the data.
+    """
     inside = counts[:-1] if vocab_size is None else counts[:min(vocab_size, len(counts) - 1)]
     total = int(counts.sum())
     ordered = np.sort(inside)[::-1]
@@ -697,7 +709,7 @@ def coverage_facts(counts: np.ndarray, vocab_size: int | None, vocab_source: str
     need = int(np.searchsorted(cum, 0.99 * total) + 1) if total else 0
     return CoverageFacts(
         vocab_size=vocab_size, vocab_source=vocab_source, distinct_ids=int(np.count_nonzero(counts[:-1])),
-        top=top, unused_vocab_rows=None if vocab_size is None else int(np.count_nonzero(inside == 0)),
+        top=top, unused_vocab_rows=None if vocab_size is None else _unused_rows(inside, not_text),
         tokens_for_99=need,
     )
 
@@ -847,13 +859,13 @@ def audit_shards(
     if layout not in LAYOUTS:
         raise InputError(layout, f"unknown layout (use {', '.join(LAYOUTS)})")
     if seq_len < 1:
-        raise InputError(str(seq_len), "--seq-len must be at least 1")
+        raise InputError("--seq-len", f"must be at least 1, got {seq_len}")
     if sample is not None and sample < 1:
-        raise InputError(str(sample), "--sample must be at least 1")
+        raise InputError("--sample", f"must be at least 1, got {sample}")
     if vocab_size is not None and vocab_size < 1:
-        raise InputError(str(vocab_size), "--vocab-size must be at least 1")
+        raise InputError("--vocab-size", f"must be at least 1, got {vocab_size}")
     if workers < 1:
-        raise InputError(str(workers), "--workers must be at least 1")
+        raise InputError("--workers", f"must be at least 1, got {workers}")
     if tokenizer is not None and not isinstance(tokenizer, Tokenizer):
         tokenizer = load_tokenizer(tokenizer)
     words = tuple(article_words) if article_words else ARTICLE_WORDS
@@ -917,7 +929,9 @@ def audit_shards(
         sampled=sample is not None, scanned_tokens=total.scanned,
         tokenizer=str(tokenizer.path) if tokenizer is not None else None,
         tokenizer_kind=tokenizer.kind if tokenizer is not None else None,
-        articles=articles, reference=reference, coverage=coverage_facts(total.counts, limit, limit_source),
+        articles=articles, reference=reference,
+        coverage=coverage_facts(total.counts, limit, limit_source,
+                                not_text=[*tokenizer.byte_ids(), *tokenizer.special_ids()] if tokenizer else ()),
         integrity=integrity, separators=separators, counts=total.counts,
     )
 

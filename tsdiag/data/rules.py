@@ -35,7 +35,7 @@ OUT_OF_RANGE = define_rule(
         "decode to nothing; it usually means the shards were made with another tokenizer or read with the "
         "wrong dtype.",
     fix="Re-tokenize the data with the tokenizer the model uses, or read the shards with the dtype they were "
-        "written in (--dtype uint32).",
+        "written in.",
     hypothesis="H1")
 ZERO_RUNS = define_rule(
     "TSD-H1-ZERO-RUNS", "Zero-filled regions in the token data", Severity.ERROR,
@@ -165,20 +165,32 @@ def article_findings(result, t: Thresholds) -> list[Finding]:
     return out
 
 
+def _out_of_range_fix(result) -> str:
+    """The advice that fits these shards: a dtype change only helps 16-bit reads, negative ids are markers."""
+    first = result.integrity.out_of_range_first
+    if first is not None and first[2] < 0:
+        return ("Negative ids are padding or ignore-index markers (-1, -100), not tokens: drop them when packing, "
+                "or audit the token array rather than the labels.")
+    fix = "Re-tokenize the data with the tokenizer the model uses (or pass that tokenizer with -t)"
+    if any(s.dtype == "uint16" for s in result.sources):
+        fix += "; if the shards were written as 32-bit ids, read them with --dtype uint32"
+    return fix + "."
+
+
 def integrity_findings(result, t: Thresholds) -> list[Finding]:
     i = result.integrity
     out = []
     if i.out_of_range_ids:
         where = ""
-        evidence = [Evidence("ids >= vocab size", i.out_of_range_ids, "tokens", result.coverage.vocab_source),
+        evidence = [Evidence("ids < 0 or >= vocab size", i.out_of_range_ids, "tokens", result.coverage.vocab_source),
                     Evidence("vocab size", result.coverage.vocab_size, "", result.coverage.vocab_source),
                     Evidence("largest id", i.max_id, "", "token histogram")]
         if i.out_of_range_first is not None:
             path, offset, value = i.out_of_range_first
             where = f"; first: id {value:,} at token {offset:,} of {Path(path).name}"
             evidence.append(Evidence("first out-of-range id", value, "", f"{path}: token {offset:,}"))
-        out.append(OUT_OF_RANGE.finding(f"{i.out_of_range_ids:,} tokens have ids past the vocabulary{where}",
-                                        evidence))
+        out.append(OUT_OF_RANGE.finding(f"{i.out_of_range_ids:,} tokens have ids outside the vocabulary{where}",
+                                        evidence, fix=_out_of_range_fix(result)))
     if i.zero_runs.count:
         out.append(ZERO_RUNS.finding(
             f"{i.zero_runs.count:,} runs of id 0 ({i.zero_runs.tokens:,} tokens, longest {i.zero_runs.longest:,})",
@@ -204,11 +216,11 @@ def integrity_findings(result, t: Thresholds) -> list[Finding]:
             f"{Path(path).name} has {extra} byte(s) after its last whole {src.dtype} token",
             [Evidence("file size", src.file_bytes, "bytes", path),
              Evidence("token size", _itemsize(src.dtype), "bytes", f"dtype {src.dtype}")], subject=path))
-    out += _dtype_findings(result, t)
+    out += dtype_findings(result, t)
     short = [s for s in result.sources if s.sequences == 0 and result.layout != "contiguous"]
     if short and not result.sampled:
         out.append(SHORT.finding(
-            f"{len(short)} shard(s) shorter than one {result.layout} window of {result.seq_len} tokens",
+            f"{len(short)} shard(s) give no whole {result.layout} training window of {result.seq_len} tokens",
             [Evidence("tokens", s.tokens, "", s.path) for s in short[:5]]))
     if result.separators is not None and result.separators.ids and not result.sampled:
         sep = result.separators
@@ -228,7 +240,8 @@ def _itemsize(dtype: str) -> int:
     return np.dtype(dtype).itemsize
 
 
-def _dtype_findings(result, t: Thresholds) -> list[Finding]:
+def dtype_findings(result, t: Thresholds) -> list[Finding]:
+    """TSD-DATA-DTYPE when the token histogram says the shards were read with the wrong width."""
     counts, total = result.counts, result.scanned_tokens
     flat = [s for s in result.sources if s.kind == "bin"]
     if not flat or not total:
@@ -280,7 +293,7 @@ def vocabulary_findings(result, t: Thresholds) -> list[Finding]:
     if c.unused_vocab_rows is not None and c.unused_vocab_rows / c.vocab_size > t.unused_vocab_share \
             and not result.sampled:
         out.append(UNUSED_ROWS.finding(
-            f"{c.unused_vocab_rows:,} of {c.vocab_size:,} vocabulary ids never occur",
+            f"{c.unused_vocab_rows:,} of {c.vocab_size:,} vocabulary ids never occur (byte and special ids not counted)",
             [Evidence("unused ids", c.unused_vocab_rows, "", f"{result.scanned_tokens:,} tokens"),
              Evidence("share", _pct(c.unused_vocab_rows / c.vocab_size), "%",
                       f"threshold {_pct(t.unused_vocab_share)}%")]))

@@ -74,7 +74,7 @@ def build_topk(counts: np.ndarray, k: int, *, vocab_size: int, keep: Sequence[in
     forced = sorted({int(i) for i in (*keep, *(() if unk_id is None else (unk_id,))) if 0 <= int(i) < vocab_size})
     slots = k if unk_id is not None else k - 1   # without an unk, one slot is the fallback
     if len(forced) >= slots:
-        raise InputError(str(k), f"--k {k} leaves no room beside the {len(forced)} special ids")
+        raise InputError("--k", f"{k} leaves no room beside the {len(forced)} special ids")
     order = np.lexsort((np.arange(vocab_size), -counts))  # most frequent first, ties by id
     forced_set = set(forced)
     chosen = forced + [int(i) for i in order if int(i) not in forced_set and counts[i] > 0][: slots - len(forced)]
