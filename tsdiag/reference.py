@@ -84,8 +84,9 @@ LLAMA2_ARTICLE_TOKEN_RATE = ReferenceFigure(
 )
 SP512_ARTICLE_TOKEN_RATE = ReferenceFigure(
     value=0.0392,  # 3,588 article tokens of 91,610; naive 0.0807 (2.06x the words)
-    unit="article tokens / tokens, 512-piece sentencepiece BPE trained on the same stories "
-         "(tsdiag train-tokenizer recipe: byte fallback, digits split)",
+    unit="article tokens / tokens, 512-piece sentencepiece BPE trained on the same stories' lines "
+         "(tsdiag train-tokenizer's settings: byte fallback, digits split; `tsdiag train-tokenizer` on the whole "
+         "file gives 3,837 of 92,273 = 4.16%, naive 7.71%, 1.98x)",
     source=_SCAN_SOURCE,
 )
 SP512_NAIVE_OVER_WORD = ReferenceFigure(
