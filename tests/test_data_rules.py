@@ -155,3 +155,15 @@ def test_round_trip_loss(tmp_path):
     facts = audit_tokenizer(load_tokenizer(path), "the cat sat on the mat .")
     assert facts.articles_in_text == 2 and facts.articles_after_round_trip == 0
     assert "TSD-TOK-ROUND-TRIP" in {f.code for f in tokenizer_findings(facts, T)}
+
+
+def test_tokenizer_mismatch_both_ways(tok, tmp_path, request):
+    shard = _bin(tmp_path, tok, STORIES * 4, "made_with_sp")
+    assert "TSD-H1-TOKENIZER-MISMATCH" not in codes(audit_shards([shard], tokenizer=tok, seq_len=32))
+    other = load_tokenizer(request.getfixturevalue("hf_json"))
+    found = codes(audit_shards([shard], tokenizer=other, seq_len=32))
+    assert "TSD-H1-TOKENIZER-MISMATCH" in found
+    assert not {c for c in found if c.startswith("TSD-H1-ARTICLE") or c == "TSD-H1-ZERO-ARTICLE"}  # meaningless then
+    text = tmp_path / "stories.txt"                    # text inputs are tokenized by the tokenizer itself
+    text.write_text("\n\n".join(STORIES))
+    assert audit_shards([text], tokenizer=other, seq_len=32).tokenizer_agreement is None

@@ -122,6 +122,10 @@ class Thresholds:
     repeat_run_min: int = _t(
         256, "tokens",
         "a run of one id at least this long is a repeated region, not text.")
+    tokenizer_round_trip_min: float = _t(
+        0.5, "share of sampled windows",
+        "ids made by the tokenizer survive decode -> encode (edges aside); below this share the shards were made "
+        "with another tokenizer.")
     duplicate_sequence_share: float = _t(
         0.01, "share of sequences",
         "exact duplicate windows above this share mean data was written twice or the cache is stale.")

@@ -156,6 +156,24 @@ class SeparatorFacts:
     mean_story_tokens: float | None
 
 
+@dataclass(frozen=True)
+class TokenizerAgreement:
+    """Do the shards decode into text that the tokenizer encodes back into the same ids?
+
+    Ids made by this tokenizer survive decode -> encode unchanged (window edges aside: a window
+    may start inside a word); ids made by another tokenizer decode into text that re-encodes
+    differently in every window.
+    """
+
+    windows: int                 # windows sampled from the pre-tokenized sources
+    round_trips: int             # of them, windows whose ids come back unchanged (3 tokens of slack at each edge)
+    example: tuple[str, int] | None  # (path, token offset) of the first window that did not come back
+
+    @property
+    def share(self) -> float:
+        return self.round_trips / self.windows
+
+
 @dataclass
 class AuditResult:
     """Everything the audit measured; ``counts`` is the id histogram (last bin: ids past it)."""
@@ -175,6 +193,7 @@ class AuditResult:
     integrity: IntegrityFacts
     separators: SeparatorFacts | None
     counts: np.ndarray = field(repr=False)
+    tokenizer_agreement: TokenizerAgreement | None = None
 
 
 # ==================================================================== streams
@@ -693,6 +712,45 @@ def _unused_rows(inside: np.ndarray, not_text: Sequence[int]) -> int:
     return int(np.count_nonzero(unused)) - int(np.count_nonzero(unused[skip]))
 
 
+_AGREEMENT_WINDOWS = 8        # windows sampled across the pre-tokenized sources
+_AGREEMENT_WINDOW_TOKENS = 256
+_AGREEMENT_EDGE = 3           # tokens at each end of a window allowed to re-encode differently
+
+
+def tokenizer_agreement(sources: Sequence[TokenSource], tokenizer, vocab_limit: int | None) -> TokenizerAgreement | None:
+    """Decode a few windows of the pre-tokenized sources and encode them back (see :class:`TokenizerAgreement`).
+
+    Text inputs are skipped (this very tokenizer made their ids); None when nothing is left.
+    """
+    picked = [s for s in sources if s.kind not in ("text", "json", "jsonl") and s.tokens][:_AGREEMENT_WINDOWS]
+    if not picked:
+        return None
+    not_text = np.asarray(sorted(set(tokenizer.special_ids())), dtype=np.int64)
+    limit = vocab_limit or tokenizer.vocab_size
+    windows = round_trips = 0
+    example = None
+    for source in picked:
+        array = source.open()
+        span = min(_AGREEMENT_WINDOW_TOKENS, source.tokens)
+        for start in np.linspace(0, source.tokens - span, _AGREEMENT_WINDOWS // len(picked)).astype(np.int64):
+            ids = np.asarray(array[start:start + span], dtype=np.int64)
+            ids = ids[(ids >= 0) & (ids < limit) & ~np.isin(ids, not_text)].tolist()
+            if len(ids) <= 4 * _AGREEMENT_EDGE:
+                continue
+            windows += 1
+            if _round_trips(ids, tokenizer.encode(tokenizer.decode(ids))):
+                round_trips += 1
+            elif example is None:
+                example = (str(source.path), int(start))
+    return TokenizerAgreement(windows, round_trips, example) if windows else None
+
+
+def _round_trips(ids: list[int], again: list[int]) -> bool:
+    """``ids`` without its edges appears in ``again`` where it should (edges may re-encode differently)."""
+    inner = ids[_AGREEMENT_EDGE:-_AGREEMENT_EDGE]
+    return any(again[k:k + len(inner)] == inner for k in range(2 * _AGREEMENT_EDGE + 1))
+
+
 def coverage_facts(counts: np.ndarray, vocab_size: int | None, vocab_source: str,
                    not_text: Sequence[int] = ()) -> CoverageFacts:
     """Share of tokens covered by the most frequent K ids, and vocabulary rows never seen.
@@ -909,6 +967,8 @@ def audit_shards(
             integrity = _integrity(settings, total, sources, streams, jobs, reader, runs)
         finally:
             reader.close()
+        # (inside the work folder: row sources are read back from the files materialised there)
+        agreement = tokenizer_agreement(sources, tokenizer, limit) if tokenizer is not None else None
 
     articles = _article_facts(settings, total, tokenizer, sequences) if tables is not None else None
     reference = None
@@ -932,7 +992,7 @@ def audit_shards(
         articles=articles, reference=reference,
         coverage=coverage_facts(total.counts, limit, limit_source,
                                 not_text=[*tokenizer.byte_ids(), *tokenizer.special_ids()] if tokenizer else ()),
-        integrity=integrity, separators=separators, counts=total.counts,
+        integrity=integrity, separators=separators, counts=total.counts, tokenizer_agreement=agreement,
     )
 
 

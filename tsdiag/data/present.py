@@ -35,7 +35,10 @@ def audit_data_json(r) -> dict:
         "layout": r.layout,
         "sampled": r.sampled,
         "scanned_tokens": r.scanned_tokens,
-        "tokenizer": None if r.tokenizer is None else {"path": r.tokenizer, "kind": r.tokenizer_kind},
+        "tokenizer": None if r.tokenizer is None else {
+            "path": r.tokenizer, "kind": r.tokenizer_kind,
+            "round_trip": None if r.tokenizer_agreement is None else {
+                "windows": r.tokenizer_agreement.windows, "unchanged": r.tokenizer_agreement.round_trips}},
         "sources": [
             {"path": s.path, "kind": s.kind, "dtype": s.dtype, "tokens": s.tokens, "bytes": s.file_bytes,
              "trailing_bytes": s.trailing_bytes, "sequences": s.sequences}
@@ -121,6 +124,10 @@ def audit_data_report(r, findings: list[Finding]) -> Report:
         ("sequences", format_value(r.sequences)),
         ("tokenizer", f"{r.tokenizer} ({r.tokenizer_kind})" if r.tokenizer else "none (articles unknown)"),
     ]
+    if r.tokenizer_agreement is not None:
+        ag = r.tokenizer_agreement
+        data_rows.append(("tokenizer fits", f"{ag.round_trips} of {ag.windows} sampled windows decode and re-encode "
+                                            "to the same ids"))
     if r.separators is not None:
         sep = r.separators
         mean = "n/a" if sep.mean_story_tokens is None else f"{sep.mean_story_tokens:.1f} tokens per story"

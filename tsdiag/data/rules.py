@@ -49,6 +49,13 @@ REPEAT_RUNS = define_rule(
         "repeat itself.",
     fix="Look at the reported offsets, find what produced the run (padding, a broken record) and drop it.",
     hypothesis="H1")
+TOKENIZER_MISMATCH = define_rule(
+    "TSD-H1-TOKENIZER-MISMATCH", "The shards were not made with this tokenizer", Severity.ERROR,
+    why="Ids made by a tokenizer come back unchanged when decoded and encoded again; ids made by another "
+        "tokenizer decode into other text. Then every per-word figure of the audit (articles included) is "
+        "meaningless, and a model trained on them with this tokenizer learns text no one wrote.",
+    fix="Audit with the tokenizer that made the shards (-t), or re-tokenize the text with the one the model uses.",
+    hypothesis="H1")
 DUPLICATES = define_rule(
     "TSD-H1-DUPLICATES", "Identical training windows", Severity.WARNING,
     why="Exact duplicate windows mean data was written twice or a cache is stale; the model sees less "
@@ -309,9 +316,26 @@ def _coverage_at(counts, vocab_size: int, k: int) -> float:
 
 
 def data_findings(result, thresholds: Thresholds) -> list[Finding]:
-    """Every finding about one audit."""
-    return (article_findings(result, thresholds) + integrity_findings(result, thresholds)
-            + vocabulary_findings(result, thresholds))
+    """Every finding about one audit (article findings are left out when the tokenizer does not fit)."""
+    mismatch = tokenizer_mismatch_findings(result, thresholds)
+    return (mismatch + ([] if mismatch else article_findings(result, thresholds))
+            + integrity_findings(result, thresholds) + vocabulary_findings(result, thresholds))
+
+
+def tokenizer_mismatch_findings(result, t: Thresholds) -> list[Finding]:
+    agreement = result.tokenizer_agreement
+    if agreement is None or agreement.share >= t.tokenizer_round_trip_min:
+        return []
+    evidence = [Evidence("windows whose ids survive decode -> encode", agreement.round_trips, "",
+                         f"{agreement.windows} sampled windows, {result.tokenizer}"),
+                Evidence("threshold", _pct(t.tokenizer_round_trip_min), "% of windows", "tokenizer_round_trip_min")]
+    if agreement.example is not None:
+        path, offset = agreement.example
+        evidence.append(Evidence("first window that changed", f"{Path(path).name}@{offset:,}", "",
+                                 f"{path}: token {offset:,}"))
+    return [TOKENIZER_MISMATCH.finding(
+        f"only {agreement.round_trips} of {agreement.windows} sampled windows decode and re-encode to the same ids "
+        f"with {Path(result.tokenizer).name}: article counts of this audit are not meaningful", evidence)]
 
 
 def tokenizer_findings(audit, t: Thresholds) -> list[Finding]:
