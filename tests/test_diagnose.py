@@ -161,6 +161,24 @@ def test_h5_early_checkpoint_beside_a_newer_one_is_first(tmp_path):
     assert verdicts(newest)["H5"] == "ruled_out"
 
 
+def test_h5_checkpoint_elsewhere_is_compared_with_its_checkpoint_dir(tmp_path):
+    folder = tmp_path / "out"
+    healthy_checkpoint(folder, name="ckpt_2000.pt", iter_num=2000, best_val_loss=1.2)
+    copied = healthy_checkpoint(tmp_path / "sampling", name="model.pt", iter_num=500, best_val_loss=2.6)
+    alone = diagnose(DiagnoseInputs(checkpoints=[copied]))
+    assert "TSD-H5-NOT-LATEST" not in {f.code for f in alone.findings}   # nothing beside it to compare with
+    d = diagnose(DiagnoseInputs(checkpoints=[copied], checkpoint_dir=folder))
+    assert "TSD-H5-NOT-LATEST" in {f.code for f in d.findings} and first(d) == "H5"
+
+
+def test_ignored_findings_do_not_confirm_a_hypothesis(tmp_path):
+    model = cf.Llama2c(tied=False)
+    optimizer, _ = cf.train(model, 0)
+    path = cf.llama2c_checkpoint(tmp_path / "ckpt.pt", model, optimizer=optimizer, **GOOD_CONFIG)
+    d = diagnose(DiagnoseInputs(checkpoints=[path]), ignore=["TSD-H5"])
+    assert verdicts(d)["H5"] != "confirmed" and not [f for f in d.findings if f.code.startswith("TSD-H5")]
+
+
 def test_h5_weights_at_init_are_confirmed(tmp_path):
     model = cf.Llama2c(tied=False)
     optimizer, _ = cf.train(model, 0)

@@ -183,3 +183,16 @@ def test_python_api_is_exposed_lazily(tmp_path):
     path = f.llama2c_checkpoint(tmp_path / "ckpt.pt")
     assert tsdiag.inspect_checkpoint(path, health=False).architecture.get("vocab_size") == 512
     assert "tok_embeddings.weight" in tsdiag.load_state_dict(path)
+
+
+def test_a_later_checkpoint_of_another_model_is_not_a_newer_sibling(tmp_path):
+    from tsdiag.checkpoint import inspect_checkpoint
+
+    mine = f.llama2c_checkpoint(tmp_path / "a.pt", iter_num=2000)
+    f.nanogpt_checkpoint(tmp_path / "b.pt", iter_num=5000, best_val_loss=1.2)   # another model, same folder
+    result = inspect_checkpoint(mine, health=False)
+    assert "TSD-H5-NOT-LATEST" not in {x.code for x in result.findings}
+    assert any("b.pt skipped: another model" in n for n in result.notes)
+    f.llama2c_checkpoint(tmp_path / "c.pt", iter_num=4000)                        # the same model, later
+    result = inspect_checkpoint(mine, health=False)
+    assert "TSD-H5-NOT-LATEST" in {x.code for x in result.findings}

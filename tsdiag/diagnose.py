@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from tsdiag.findings import HYPOTHESES, Evidence, Finding, Severity, sort_findings
+from tsdiag.findings import HYPOTHESES, Evidence, Finding, Severity, select_findings, sort_findings
 from tsdiag.thresholds import Thresholds
 
 VERDICTS = ("confirmed", "likely", "not_checked", "ruled_out")
@@ -173,8 +173,8 @@ def check_audit(result, findings: Sequence[Finding], subject: str, thresholds: T
     return check
 
 
-def check_curve(facts, findings: Sequence[Finding]) -> Check:
-    """What ``logs`` measured, by hypothesis."""
+def check_curve(facts, findings: Sequence[Finding], training_log: bool = False) -> Check:
+    """What ``logs`` measured, by hypothesis (a run's own training log says nothing about H5)."""
     name = Path(facts.path).name
     check = Check("logs", facts.path, list(findings))
     if facts.tail is not None:
@@ -185,7 +185,7 @@ def check_curve(facts, findings: Sequence[Finding]) -> Check:
                       Evidence("diverged", facts.diverged, "", name))
     if facts.lr is not None:
         check.measure("H3", Evidence("peak lr", facts.lr.peak.value, "", f"{name}: step {facts.lr.peak.step}"))
-    if facts.vocab is not None:
+    if facts.vocab is not None and not training_log:
         check.measure("H5", Evidence("loss at the end / ln(vocab)", facts.end_loss / facts.vocab.ln_vocab, "",
                                      f"{name}; vocab {facts.vocab.size:,} ({facts.vocab.source})"))
     if facts.articles is not None:
@@ -242,11 +242,11 @@ def decide(checks: Sequence[Check]) -> list[HypothesisVerdict]:
 
 # ------------------------------------------------------------------ gathering
 
-def _inspect(path: Path, inputs: DiagnoseInputs, t: Thresholds):
+def _inspect(path: Path, inputs: DiagnoseInputs, t: Thresholds, sibling_folder: Path | None = None):
     from tsdiag.checkpoint import inspect_checkpoint
 
     return inspect_checkpoint(path, config=inputs.config, thresholds=t,
-                              allow_unsafe_pickle=inputs.allow_unsafe_pickle)
+                              allow_unsafe_pickle=inputs.allow_unsafe_pickle, sibling_folder=sibling_folder)
 
 
 def _newest_checkpoint(folder: Path) -> Path:
@@ -268,33 +268,49 @@ def _run_checkpoint(run: Path) -> Path | None:
 
 
 def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
-             progress: Callable[[str], None] | None = None) -> Diagnosis:
-    """Run every check the inputs allow and decide the matrix."""
+             progress: Callable[[str], None] | None = None,
+             select: Sequence[str] = (), ignore: Sequence[str] = ()) -> Diagnosis:
+    """Run every check the inputs allow and decide the matrix.
+
+    ``select``/``ignore`` (finding codes or prefixes) filter the findings before the matrix is
+    decided, so an ignored finding neither shows nor confirms a hypothesis.
+    """
     from tsdiag.errors import InputError
 
     t = thresholds or Thresholds()
     say = progress or (lambda _msg: None)
     checks: list[Check] = []
 
-    checkpoints = list(inputs.checkpoints)
+    # (checkpoint, folder its H5 siblings come from): a --checkpoint next to --checkpoint-dir is compared
+    # with that folder, the training's own checkpoints, wherever the file itself lies
+    checkpoints = [(path, inputs.checkpoint_dir) for path in inputs.checkpoints]
     if inputs.checkpoint_dir is not None and not checkpoints:
-        checkpoints.append(_newest_checkpoint(inputs.checkpoint_dir))
+        checkpoints.append((_newest_checkpoint(inputs.checkpoint_dir), None))
+    run_of: dict[Path, Path] = {}
     for run in inputs.runs:
-        if not run.is_dir():
-            raise InputError(run, "a --run is a tsdiag run folder (run.json, ckpt.pt, metrics.csv)")
+        if not run.is_dir() or not ((run / "run.json").is_file() or (run / "metrics.csv").is_file()):
+            raise InputError(run, "not a tsdiag run folder (no run.json or metrics.csv); "
+                                  "pass a checkpoint with --checkpoint, a log with --log")
         found = _run_checkpoint(run)
         if found is not None:
-            checkpoints.append(found)
+            checkpoints.append((found, None))
+            run_of[found] = run
 
-    vocab_size = inputs.vocab_size
-    vocab_source = "--vocab-size"
-    for path in checkpoints:
+    vocab_of_run: dict[Path, tuple[int, str]] = {}
+    vocabs: set[tuple[int, str]] = set()
+    for path, sibling_folder in checkpoints:
         say(f"inspect {path}")
-        inspection = _inspect(path, inputs, t)
+        inspection = _inspect(path, inputs, t, sibling_folder)
         checks.append(check_checkpoint(inspection))
-        if vocab_size is None and inspection.architecture.vocab_size is not None:
-            vocab_size = int(inspection.architecture.vocab_size.value)
-            vocab_source = inspection.architecture.vocab_size.source
+        if inspection.architecture.vocab_size is not None:
+            vocab = (int(inspection.architecture.vocab_size.value), inspection.architecture.vocab_size.source)
+            vocabs.add(vocab)
+            if path in run_of:
+                vocab_of_run[run_of[path]] = vocab
+    # one vocabulary for the data and for logs of no run: --vocab-size, else the checkpoints' if they agree
+    vocab_size, vocab_source = inputs.vocab_size, "--vocab-size"
+    if vocab_size is None and len({v for v, _ in vocabs}) == 1:
+        vocab_size, vocab_source = sorted(vocabs)[0]
 
     if inputs.data:
         from tsdiag.data.audit import audit_shards
@@ -309,18 +325,23 @@ def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
         subject = ", ".join(p.name for p in inputs.data)
         checks.append(check_audit(result, data_findings(result, t), subject, t))
 
-    logs = list(inputs.logs) + [r / "metrics.csv" for r in inputs.runs if (r / "metrics.csv").is_file()]
-    for path in logs:
+    logs = [(path, (vocab_size, vocab_source), False) for path in inputs.logs]
+    logs += [(r / "metrics.csv", vocab_of_run.get(r, (None, "")), True)
+             for r in inputs.runs if (r / "metrics.csv").is_file()]
+    for path, (log_vocab, log_vocab_source), training_log in logs:
         from tsdiag.logs import analyze_curve, parse_log
         from tsdiag.logs.facts import Recorded
 
         say(f"read log {path}")
         curve = parse_log(path)
-        # an explicit --vocab-size beats the log's own statement, which beats the checkpoint's
-        if inputs.vocab_size is None and vocab_size is not None and "vocab_size" not in curve.settings:
-            curve.settings["vocab_size"] = Recorded(vocab_size, vocab_source)
+        # an explicit --vocab-size beats the log's own statement, which beats its run's checkpoint
+        if inputs.vocab_size is None and log_vocab is not None and "vocab_size" not in curve.settings:
+            curve.settings["vocab_size"] = Recorded(log_vocab, log_vocab_source)
         facts, findings = analyze_curve(curve, t, vocab_size=inputs.vocab_size)
-        checks.append(check_curve(facts, findings))
+        if training_log:  # a run's own curve at chance means nothing was learned yet (H2/H3), not a wrong
+            # checkpoint: the run's checkpoint is inspected directly for H5
+            findings = [f for f in findings if f.code != "TSD-H5-LOG-AT-CHANCE"]
+        checks.append(check_curve(facts, findings, training_log))
 
     if inputs.runs:
         from tsdiag.compare import read_summary
@@ -329,6 +350,8 @@ def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
         summaries = [read_summary(r) for r in inputs.runs]
         checks.append(check_runs(summaries, compare_findings(summaries, t)))
 
+    for check in checks:
+        check.findings = select_findings(check.findings, select, ignore)
     return Diagnosis(inputs.describe(), checks, decide(checks))
 
 

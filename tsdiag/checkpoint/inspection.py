@@ -108,16 +108,25 @@ def summarize_training(raw: RawCheckpoint) -> TrainingState:
     return training
 
 
-def sibling_checkpoints(path: Path) -> tuple[list[SiblingCheckpoint], list[str]]:
-    """Other checkpoints in the same folder with their step and val loss (unreadable ones skipped)."""
-    folder = path.parent
+def sibling_checkpoints(path: Path, shapes: frozenset | None = None,
+                        folder: Path | None = None) -> tuple[list[SiblingCheckpoint], list[str]]:
+    """Other checkpoints of the same model with their step and val loss (unreadable ones skipped).
+
+    ``folder`` defaults to the checkpoint's own; ``shapes`` (see :func:`shape_signature`) keeps
+    only checkpoints of the same architecture: another model's later step says nothing about this one.
+    """
+    folder = folder or path.parent
     siblings, notes = [], []
-    candidates = [p for p in sorted(folder.iterdir()) if p != path and _looks_like_checkpoint(p)]
+    candidates = [p for p in sorted(folder.iterdir())
+                  if p.resolve() != path.resolve() and _looks_like_checkpoint(p)]
     for candidate in candidates[:MAX_SIBLINGS]:
         try:
             raw = read_checkpoint(candidate)
         except InputError as exc:
             notes.append(f"sibling {candidate.name} skipped: {exc.problem}")
+            continue
+        if shapes is not None and shape_signature(raw) != shapes:
+            notes.append(f"sibling {candidate.name} skipped: another model (its weight shapes differ)")
             continue
         training = summarize_training(raw)
         siblings.append(SiblingCheckpoint(
@@ -130,6 +139,11 @@ def sibling_checkpoints(path: Path) -> tuple[list[SiblingCheckpoint], list[str]]
     return siblings, notes
 
 
+def shape_signature(raw: RawCheckpoint) -> frozenset:
+    """The distinct weight shapes: equal for every checkpoint of one model (a tied copy or not)."""
+    return frozenset(tuple(ref.shape) for ref in raw.weights.values())
+
+
 def _looks_like_checkpoint(path: Path) -> bool:
     if path.is_dir():
         return is_hf_folder(path)
@@ -138,7 +152,8 @@ def _looks_like_checkpoint(path: Path) -> bool:
 
 def inspect_raw(raw: RawCheckpoint, *, config: Document | None = None, thresholds: Thresholds | None = None,
                 health: bool = True, siblings: bool = True, full_scan: bool = False,
-                progress: Callable[[int, int], None] | None = None) -> CheckpointInspection:
+                progress: Callable[[int, int], None] | None = None,
+                sibling_folder: Path | None = None) -> CheckpointInspection:
     from tsdiag.checkpoint.health import check_health
     from tsdiag.checkpoint.rules import evaluate
 
@@ -181,7 +196,7 @@ def inspect_raw(raw: RawCheckpoint, *, config: Document | None = None, threshold
             notes.append("NaN/Inf: every weight scanned; optimizer state on its first 16 MiB per tensor "
                          "(--full-scan reads all of it)")
     if siblings:
-        inspection.siblings, sibling_notes = sibling_checkpoints(raw.path)
+        inspection.siblings, sibling_notes = sibling_checkpoints(raw.path, shape_signature(raw), sibling_folder)
         notes.extend(sibling_notes)
     inspection.notes = notes + interpreter.notes
     inspection.findings = evaluate(inspection, t)
@@ -190,19 +205,21 @@ def inspect_raw(raw: RawCheckpoint, *, config: Document | None = None, threshold
 
 def inspect_checkpoint(path: str | Path, *, config: str | Path | None = None, thresholds: Thresholds | None = None,
                        allow_unsafe_pickle: bool = False, health: bool = True, siblings: bool = True,
-                       full_scan: bool = False,
+                       full_scan: bool = False, sibling_folder: str | Path | None = None,
                        progress: Callable[[int, int], None] | None = None) -> CheckpointInspection:
     """Facts and findings about one checkpoint file or Hugging Face folder.
 
     ``config`` is a YAML/JSON training config that supplies settings the
     checkpoint lacks; ``health=False`` skips reading weight values;
-    ``siblings=False`` skips comparing with other checkpoints in the folder;
+    ``siblings=False`` skips comparing with other checkpoints of the same model in the folder
+    (``sibling_folder``: another folder to compare with, such as the training's checkpoint folder);
     ``full_scan=True`` scans all optimizer state for NaN/Inf, not only its first 16 MiB per tensor.
     """
     raw = read_checkpoint(Path(path), allow_unsafe_pickle=allow_unsafe_pickle)
     document = load_config(config) if config is not None else None
     return inspect_raw(raw, config=document, thresholds=thresholds, health=health, siblings=siblings,
-                       full_scan=full_scan, progress=progress)
+                       full_scan=full_scan, progress=progress,
+                       sibling_folder=Path(sibling_folder) if sibling_folder is not None else None)
 
 
 def inspect_directory(path: str | Path, *, allow_unsafe_pickle: bool = False) -> DirectoryListing:

@@ -61,5 +61,5 @@ def diagnose(
                                         "checkpoint can run code on this machine.", style="bold red")
     status = make_console(stderr=True)
     progress = (lambda msg: status.print(f"… {msg}", style="dim")) if out.interactive and sys.stderr.isatty() else None
-    diagnosis = run_diagnosis(inputs, out.thresholds(), progress=progress)
+    diagnosis = run_diagnosis(inputs, out.thresholds(), progress=progress, select=out.select, ignore=out.ignore)
     emit([diagnosis_report(diagnosis)], out)
