@@ -241,6 +241,19 @@ def test_from_checkpoint_copies_architecture_and_article_weight(tmp_path):
     assert weighted.provenance["learning_rate"] == "ckpt.pt: config.learning_rate"
 
 
+def test_a_shorter_reproduction_keeps_the_shape_of_the_suspect_schedule():
+    suspect = {"max_iters": (100_000, "ckpt.pt: config.max_iters"),
+               "lr_decay_iters": (200_000, "ckpt.pt: config.lr_decay_iters"),
+               "warmup_iters": (1_000, "ckpt.pt: config.warmup_iters")}
+    short = make_config("weighted", suspect, {"max_iters": 300})
+    assert (short.lr_decay_iters, short.warmup_iters) == (600, 3)      # decay still twice the run, warmup 1%
+    assert "scaled to this run's 300 steps" in short.provenance["lr_decay_iters"]
+    same = make_config("weighted", suspect, {})
+    assert (same.max_iters, same.lr_decay_iters, same.warmup_iters) == (100_000, 200_000, 1_000)
+    explicit = make_config("weighted", suspect, {"max_iters": 300, "lr_decay_iters": 300})
+    assert explicit.lr_decay_iters == 300 and explicit.warmup_iters == 3
+
+
 def test_torchrun_two_processes_match_one_process(tmp_path):
     """DDP over gloo on the CPU: rank 0 writes, and the run is the single-process run (same batches, same sums)."""
     import subprocess

@@ -154,8 +154,34 @@ def make_config(
     if (options or {}).get("time_budget") is not None and (options or {}).get("max_iters") is None:
         config.max_iters = None  # a budget without --max-iters: the loop estimates the steps that fit
         config.provenance["max_iters"] = "estimated from --time-budget"
+    _fit_schedule(config, suspect or {})
     validate(config)
     return config
+
+
+def _fit_schedule(config: TrainConfig, suspect: Mapping[str, tuple[Any, str]]) -> None:
+    """Scale a suspect's warmup and decay lengths to this run's length.
+
+    A short reference run of a 100,000-step recipe that kept ``lr_decay_iters`` 100,000 would
+    spend every step in warmup at a tiny lr.  The schedule's shape is what a reproduction keeps:
+    each length becomes the same fraction of this run (a decay twice the run stays twice).
+    Without a known run length (``--time-budget``) the copied lengths are dropped for the defaults.
+    """
+    suspect_steps = suspect.get("max_iters", (None, ""))[0]
+    copied = [k for k in ("lr_decay_iters", "warmup_iters")
+              if k in suspect and config.provenance.get(k) == suspect[k][1]]
+    if not copied or suspect_steps == config.max_iters:
+        return
+    for key in copied:
+        value, source = suspect[key]
+        if config.max_iters is None or not suspect_steps:
+            setattr(config, key, None)
+            config.provenance[key] = f"default: {source} ({value:,}) not copied, the run length is not known yet"
+            continue
+        scaled = max(1 if key == "lr_decay_iters" else 0, round(value * config.max_iters / suspect_steps))
+        setattr(config, key, scaled)
+        config.provenance[key] = (f"{source} ({value:,} of {suspect_steps:,} steps), scaled to this run's "
+                                  f"{config.max_iters:,} steps")
 
 
 def validate(config: TrainConfig) -> None:
