@@ -225,3 +225,17 @@ def test_infinities_count_as_non_finite(value):
     loss = _healthy()
     loss[-1] = value
     assert _codes(_curve(loss))[1].nonfinite_points == 1
+
+
+def test_a_run_that_learned_then_blew_up_is_not_untrained_nor_to_be_resumed():
+    planned = {"vocab_size": Recorded(512, "log"), "planned_steps": Recorded(20_000, "log")}
+    loss = np.where(STEPS < 2500, _healthy(end=1.5), 1.5 + (STEPS - 2500) / 400)   # back up to ~7.7 > ln(512)
+    found, facts = _codes(_curve(loss, settings=planned))
+    assert facts.end_loss > math.log(512)
+    assert not {"TSD-H5-LOG-AT-CHANCE", "TSD-H2-LOG-UNFINISHED", "TSD-H2-LOG-STILL-IMPROVING"} & set(found)
+    nan_loss = np.where(STEPS < 3000, _healthy(), np.nan)
+    found, _ = _codes(_curve(nan_loss, settings=planned))
+    assert "TSD-H3-LOG-NAN" in found and "TSD-H2-LOG-UNFINISHED" not in found
+    # a run that never learned still gets both
+    found, _ = _codes(_curve(np.full(STEPS.size, 6.2), settings=planned))
+    assert {"TSD-H5-LOG-AT-CHANCE", "TSD-H2-LOG-UNFINISHED"} <= set(found)

@@ -267,6 +267,21 @@ def _run_checkpoint(run: Path) -> Path | None:
     return None
 
 
+def _run_log_findings(run: Path, findings: list[Finding]) -> list[Finding]:
+    """A run's own metrics.csv, read with what its run.json knows.
+
+    At chance, its curve means nothing was learned yet (H2/H3), not a wrong checkpoint: the run's
+    checkpoint is inspected for H5 directly.  A standard run's low article/other ratio is the order
+    in which any model learns (articles are easy tokens), not the weighted objective's harm.
+    """
+    from tsdiag.train import runfolder
+
+    dropped = {"TSD-H5-LOG-AT-CHANCE"}
+    if (run / runfolder.RUN_FILE).is_file() and runfolder.read_run(run).get("objective") == "standard":
+        dropped.add("TSD-W-LOG-RATIO")
+    return [f for f in findings if f.code not in dropped]
+
+
 def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
              progress: Callable[[str], None] | None = None,
              select: Sequence[str] = (), ignore: Sequence[str] = ()) -> Diagnosis:
@@ -325,10 +340,9 @@ def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
         subject = ", ".join(p.name for p in inputs.data)
         checks.append(check_audit(result, data_findings(result, t), subject, t))
 
-    logs = [(path, (vocab_size, vocab_source), False) for path in inputs.logs]
-    logs += [(r / "metrics.csv", vocab_of_run.get(r, (None, "")), True)
-             for r in inputs.runs if (r / "metrics.csv").is_file()]
-    for path, (log_vocab, log_vocab_source), training_log in logs:
+    logs = [(path, (vocab_size, vocab_source), None) for path in inputs.logs]
+    logs += [(r / "metrics.csv", vocab_of_run.get(r, (None, "")), r) for r in inputs.runs if (r / "metrics.csv").is_file()]
+    for path, (log_vocab, log_vocab_source), run in logs:
         from tsdiag.logs import analyze_curve, parse_log
         from tsdiag.logs.facts import Recorded
 
@@ -338,10 +352,9 @@ def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
         if inputs.vocab_size is None and log_vocab is not None and "vocab_size" not in curve.settings:
             curve.settings["vocab_size"] = Recorded(log_vocab, log_vocab_source)
         facts, findings = analyze_curve(curve, t, vocab_size=inputs.vocab_size)
-        if training_log:  # a run's own curve at chance means nothing was learned yet (H2/H3), not a wrong
-            # checkpoint: the run's checkpoint is inspected directly for H5
-            findings = [f for f in findings if f.code != "TSD-H5-LOG-AT-CHANCE"]
-        checks.append(check_curve(facts, findings, training_log))
+        if run is not None:
+            findings = _run_log_findings(run, findings)
+        checks.append(check_curve(facts, findings, training_log=run is not None))
 
     if inputs.runs:
         from tsdiag.compare import read_summary

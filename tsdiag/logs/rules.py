@@ -173,8 +173,8 @@ def fresh_start(facts: CurveFacts, t: Thresholds) -> list[Finding]:
 
 def at_chance(facts: CurveFacts, t: Thresholds) -> list[Finding]:
     v = facts.vocab
-    if v is None or not v.ends_at_chance:
-        return []
+    if v is None or not v.ends_at_chance or _broke_down(facts, t):
+        return []  # a run that learned and then blew up is a divergence (H3), not an untrained checkpoint
     return [AT_CHANCE.finding(
         f"the loss at step {format_value(facts.last.step)} is still {facts.end_loss:.3f}, at or above "
         f"{1 - t.initial_loss_tolerance:.0%} of ln({v.size:,}) = {v.ln_vocab:.3f}: the weights behind this log "
@@ -185,8 +185,18 @@ def at_chance(facts: CurveFacts, t: Thresholds) -> list[Finding]:
     )]
 
 
+def _broke_down(facts: CurveFacts, t: Thresholds) -> bool:
+    """The run diverged, or went NaN/Inf, or its loss came back up far from its best: more training won't help."""
+    if facts.diverged or facts.nonfinite_points:
+        return True
+    best = facts.min.value if facts.min is not None else None
+    v = facts.vocab
+    return best is not None and v is not None and best < (1 - t.initial_loss_tolerance) * v.ln_vocab \
+        and facts.end_loss > best + t.initial_loss_tolerance * v.ln_vocab
+
+
 def still_improving(facts: CurveFacts, t: Thresholds) -> list[Finding]:
-    if not facts.still_improving:
+    if not facts.still_improving or _broke_down(facts, t):
         return []
     tail = facts.tail
     last = format_value(facts.last.step)
@@ -221,8 +231,8 @@ def still_improving(facts: CurveFacts, t: Thresholds) -> list[Finding]:
 
 def unfinished(facts: CurveFacts, t: Thresholds) -> list[Finding]:
     planned = facts.planned_steps
-    if planned is None or facts.last.step >= t.early_stop_fraction * planned.value:
-        return []
+    if planned is None or facts.last.step >= t.early_stop_fraction * planned.value or _broke_down(facts, t):
+        return []  # resuming a run that diverged or went NaN repeats the failure: DIVERGED / NAN say why
     last = format_value(facts.last.step)
     return [UNFINISHED.finding(
         f"the log ends at step {last} of {planned.value:,} planned ({facts.last.step / planned.value:.0%})",
