@@ -254,6 +254,13 @@ def test_a_shorter_reproduction_keeps_the_shape_of_the_suspect_schedule():
     assert explicit.lr_decay_iters == 300 and explicit.warmup_iters == 3
 
 
+def test_both_shares_options_but_the_standard_run_keeps_weight_one():
+    shared = {"max_iters": 10, "article_weight": 10.0, "normalize": "tokens"}
+    standard, weighted = make_config("standard", None, shared), make_config("weighted", None, shared)
+    assert (standard.article_weight, standard.normalize) == (1.0, "weights")
+    assert (weighted.article_weight, weighted.normalize) == (10.0, "tokens")
+
+
 def test_torchrun_two_processes_match_one_process(tmp_path):
     """DDP over gloo on the CPU: rank 0 writes, and the run is the single-process run (same batches, same sums)."""
     import subprocess

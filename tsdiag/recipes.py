@@ -121,6 +121,8 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 # Keys a suspect run may not override: they define the recipe.
 _RECIPE_KEYS = {"recipe", "objective"}
+# Settings of the weighted objective alone: a standard run records weight 1 whatever --both passes.
+_WEIGHTED_ONLY = {"article_weight", "normalize"}
 
 
 def make_config(
@@ -145,8 +147,8 @@ def make_config(
         setattr(config, key, value)
         config.provenance[key] = source
     for key, value in (options or {}).items():
-        if value is None:
-            continue
+        if value is None or (key in _WEIGHTED_ONLY and config.objective == "standard"):
+            continue  # (--both shares its options: the weighted recipe's settings are not the standard one's)
         if key not in known:
             raise InputError(f"--{key.replace('_', '-')}", "not a training option")
         setattr(config, key, value)

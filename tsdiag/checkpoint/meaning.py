@@ -90,6 +90,9 @@ HYPERPARAMETERS: dict[str, tuple[tuple[str, ...], Callable[[Any], bool]]] = {
     "grad_clip": (("grad_clip", "max_grad_norm", "gradient_clip_val", "clip_grad_norm", "grad_norm_clip"), _num),
     "max_epochs": (("max_epochs", "num_epochs", "num_train_epochs", "epochs", "n_epochs"), _num),
     "decay_lr": (("decay_lr",), _flag),
+    # the suspect objective's own settings (tsdiag retrain and the origin project record them)
+    "article_weight": (("article_weight", "article_loss_weight", "article_weight_multiplier", "article_multiplier"),
+                       _num),
     "lr_scheduler": (("lr_scheduler_type", "lr_scheduler", "lr_schedule", "scheduler", "schedule"), _text),
     "vocab_source": (("vocab_source", "tokenizer_name_or_path", "tokenizer_name", "tokenizer_path", "tokenizer",
                       "vocab_file"), _text),
@@ -119,7 +122,7 @@ TRAINING: dict[str, tuple[tuple[str, ...], Callable[[Any], bool]]] = {
     "best_val_loss": (("best_val_loss", "best_valid_loss", "best_validation_loss", "best_eval_loss", "best_loss"),
                       _loss),
     "train_loss": (("train_loss", "training_loss", "loss"), _loss),
-    "val_ppl": (("val_ppl", "best_val_ppl", "val_perplexity", "eval_perplexity", "perplexity", "ppl"), _loss),
+    "val_ppl": (("val_ppl", "val_perplexity", "eval_perplexity", "perplexity", "ppl"), _loss),
 }
 
 

@@ -166,7 +166,8 @@ def hyperparameter_findings(c: CheckpointInspection, t: Thresholds) -> list[Find
             subject=str(c.path)))
     decay, max_iters = h.get("lr_decay_iters"), h.get("max_iters")
     decay_on = h.get("decay_lr")
-    if decay is not None and max_iters is not None and not (decay_on is not None and decay_on.value is False):
+    decays = not (decay_on is not None and decay_on.value is False)  # decay_lr=False: a constant lr, no schedule
+    if decay is not None and max_iters is not None and decays:
         gap = abs(decay.value - max_iters.value) / max_iters.value
         if gap > t.decay_iters_tolerance:
             direction = ("the rest of the run trains at min_lr" if decay.value < max_iters.value
@@ -177,7 +178,7 @@ def hyperparameter_findings(c: CheckpointInspection, t: Thresholds) -> list[Find
                  Evidence("decay_iters_tolerance", t.decay_iters_tolerance, "", "threshold decay_iters_tolerance")],
                 subject=str(c.path)))
     min_lr = h.get("min_lr")
-    if lr is not None and min_lr is not None and lr.value > 0:
+    if lr is not None and min_lr is not None and lr.value > 0 and decays:
         ratio = min_lr.value / lr.value
         if abs(ratio - t.min_lr_ratio) / t.min_lr_ratio > t.min_lr_ratio_tolerance:
             out.append(MIN_LR.finding(

@@ -95,6 +95,7 @@ def retrain(
       torchrun --nproc_per_node 2 -m tsdiag retrain --both --data data/*.bin --tokenizer tok.model
     """
     from tsdiag.compare import compare_report, read_summary
+    from tsdiag.errors import InputError
     from tsdiag.recipes import read_suspect
     from tsdiag.train.pair import run_recipes
     from tsdiag.train.progress import ProgressReporter
@@ -103,6 +104,9 @@ def retrain(
 
     recipes = [name for name, chosen in (("standard", standard or both), ("weighted", weighted or both)) if chosen]
     recipes = recipes or ["standard"]
+    if "weighted" not in recipes and (article_weight is not None or normalize is not None):
+        raise InputError("--article-weight" if article_weight is not None else "--normalize",
+                         "applies to the weighted recipe only: add --weighted (or --both)")
     options = {
         "max_iters": max_iters, "time_budget": parse_duration(time_budget) if time_budget is not None else None,
         "eval_interval": eval_every, "eval_iters": eval_iters, "batch_size": batch_size,
