@@ -59,6 +59,14 @@ def test_sample_refuses_a_tokenizer_larger_than_the_model(cli, tmp_path, sp_mode
     assert code == 2 and "not the tokenizer this model was trained with" in err
 
 
+def test_sample_refuses_a_tokenizer_far_smaller_than_the_model(cli, tmp_path, sp_model):
+    path = cf.llama2c_checkpoint(tmp_path / "big.pt", cf.Llama2c(vocab_size=2048, dim=32))   # 320-id tokenizer
+    code, _, err = cli("sample", path, "--tokenizer", sp_model)
+    assert code == 2 and "2,048 rows" in err
+    padded = cf.llama2c_checkpoint(tmp_path / "padded.pt", cf.Llama2c(vocab_size=384, dim=32))  # padding: fine
+    assert cli("sample", padded, "--tokenizer", sp_model, "-n", "1", "--max-new-tokens", "4")[0] in (0, 1)
+
+
 def test_article_pattern_matches_whole_words_only():
     import re
 

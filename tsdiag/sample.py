@@ -111,6 +111,9 @@ def _context_length(model) -> int:
     return int(config.get("max_seq_len") or config.get("block_size"))
 
 
+_VOCAB_PADDING = 128   # embedding rows a trainer may add past the tokenizer (rounding up for speed)
+
+
 def sample_checkpoint(checkpoint: str | Path, tokenizer_path: str | Path, *, prompt: str = DEFAULT_PROMPT,
                       n: int = 8, max_new_tokens: int = 200, temperature: float = 0.8, top_k: int | None = 200,
                       seed: int = 1337, n_heads: int | None = None,
@@ -129,6 +132,9 @@ def sample_checkpoint(checkpoint: str | Path, tokenizer_path: str | Path, *, pro
     if vocab < tokenizer.vocab_size:
         raise InputError(tokenizer_path, f"tokenizer has {tokenizer.vocab_size:,} ids but the model only "
                                          f"{vocab:,}: not the tokenizer this model was trained with")
+    if vocab - tokenizer.vocab_size > _VOCAB_PADDING:  # nanoGPT pads 50,257 to 50,304; more is another tokenizer
+        raise InputError(tokenizer_path, f"tokenizer has {tokenizer.vocab_size:,} ids but the model "
+                                         f"{vocab:,} rows: not the tokenizer this model was trained with")
     with torch.inference_mode():
         samples = generate(model, tokenizer, prompt, n=n, max_new_tokens=max_new_tokens,
                            temperature=temperature, top_k=top_k, seed=seed)
