@@ -102,3 +102,11 @@ def test_python_api(tmp_path):
     assert facts.format == "llama2c" and facts.last.step == 3000
     assert facts.vocab.size == 512 and facts.vocab.source == "--vocab-size / vocab_size argument"
     assert [f.code for f in findings] == ["TSD-LOG-FRESH-START"]
+
+
+def test_plot_labels_tell_files_of_the_same_name_apart():
+    from tsdiag.logs.plots import short_names
+
+    assert short_names(["runs/standard/metrics.csv", "runs/weighted/metrics.csv"]) == \
+        ["standard/metrics.csv", "weighted/metrics.csv"]
+    assert short_names(["a.log", "b/c.log"]) == ["a.log", "c.log"]

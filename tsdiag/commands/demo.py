@@ -12,7 +12,7 @@ from tsdiag.commands._common import OutputFormat, OutputOptions, emit
 
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the corpus, tokenizer, shards and runs.")] = Path("tsdiag-demo"),
-    steps: Annotated[int, typer.Option("--steps", min=20, help="Optimizer steps per training run.")] = 300,
+    steps: Annotated[int, typer.Option("--steps", min=20, help="Optimizer steps per training run (below the default the healthy runs stay undertrained, and are rightly diagnosed H2).")] = 300,
     stories: Annotated[int, typer.Option("--stories", min=100, help="Stories in the generated corpus.")] = 2000,
     device: Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")] = "cpu",
     json_: Annotated[bool, typer.Option("--json", help="Print the diagnoses and the comparison as JSON.")] = False,
@@ -27,7 +27,7 @@ def demo(
 
       tsdiag demo
 
-      tsdiag demo --out /tmp/demo --steps 200 --markdown > demo.md
+      tsdiag demo --out /tmp/demo --markdown > demo.md
     """
     import sys
 

@@ -23,6 +23,16 @@ def _xy(series: Series):
     return steps[::stride], values[::stride]
 
 
+def short_names(paths: Sequence[str]) -> list[str]:
+    """The shortest path tails that tell the files apart (runs/standard/metrics.csv -> standard/metrics.csv)."""
+    parts = [Path(p).parts for p in paths]
+    for depth in range(1, max(map(len, parts)) + 1):
+        names = ["/".join(p[-depth:]) for p in parts]
+        if len(set(names)) == len(names):
+            return names
+    return [str(p) for p in paths]
+
+
 def plot_curves(curves: Sequence[LossCurve], target: str | Path) -> Path:
     """Draw ``curves`` into the PNG ``target``; returns its path."""
     from matplotlib.figure import Figure
@@ -32,8 +42,9 @@ def plot_curves(curves: Sequence[LossCurve], target: str | Path) -> Path:
     fig = Figure(figsize=(9, 7 if with_articles else 4.5), layout="constrained")
     axes = fig.subplots(2 if with_articles else 1, 1, sharex=True, squeeze=False)[:, 0]
     several = len(curves) > 1
-    for curve in curves:
-        label = Path(curve.path).name if several else ""
+    names = short_names([c.path for c in curves])
+    for curve, name_of_curve in zip(curves, names):
+        label = name_of_curve if several else ""
         color = None
         for name, series in (("train", curve.train), ("train (eval)", curve.eval_train)):
             if len(series):
@@ -47,7 +58,7 @@ def plot_curves(curves: Sequence[LossCurve], target: str | Path) -> Path:
                 if len(series):
                     axes[1].plot(*_xy(series), style, linewidth=0.9, color=color, label=f"{label} {name}".strip())
     axes[0].set_ylabel("loss (nats/token)")
-    axes[0].set_title(", ".join(Path(c.path).name for c in curves) if several else
+    axes[0].set_title(", ".join(names) if several else
                       f"{Path(curves[0].path).name} ({curves[0].format})")
     if with_articles:
         axes[1].set_ylabel("article / other loss")
