@@ -204,6 +204,13 @@ def test_existing_run_folder_is_not_overwritten(cli, tmp_path):
     assert _retrain(cli, *args)[0] == 0
     code, _, stderr = _retrain(cli, *args)
     assert code == 2 and "--resume" in stderr
+    # resuming with the options it was started with is fine; a changed one is named by its flag
+    more = [a if a != "2" else "4" for a in args[:6]] + args[6:]             # --max-iters 4
+    assert _retrain(cli, *more, "--resume")[0] == 0
+    code, _, stderr = _retrain(cli, *more, "--resume", "--lr", "1e-2")
+    assert code == 2 and "--lr cannot change" in stderr
+    run = runfolder.read_run(tmp_path / "r" / "standard")
+    assert run["step"] == 4 and run["schedule"]["lr_decay_iters"] == 4 and run["config"]["lr_decay_iters"] is None
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

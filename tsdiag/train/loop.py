@@ -451,6 +451,9 @@ def _run_record(info, state: _State, timings, step_ms, started, val_loss, best) 
         "architecture": {"family": model.family, **model.config_dict(),
                          "n_params": sum(p.numel() for p in model.parameters())},
         "config": config.to_dict(),
+        # the values the schedule ran with where config leaves them to be derived (null there)
+        "schedule": {k: v for k, v in config.resolved_dict(state.planned_iters or state.step).items()
+                     if k in ("max_iters", "warmup_iters", "lr_decay_iters", "min_lr")},
         "provenance": dict(config.provenance),
         "status": state.status,
         "step": state.step,

@@ -34,12 +34,23 @@ class RecipeOutcome:
     result: RunResult
 
 
+# TrainConfig fields whose command-line option has another name
+_FLAGS = {"gradient_accumulation_steps": "--grad-accum", "max_seq_len": "--seq-len", "learning_rate": "--lr",
+          "eval_interval": "--eval-every", "compile": "--compile-mode"}
+
+
+def _flag(key: str) -> str:
+    return _FLAGS.get(key, "--" + key.replace("_", "-"))
+
+
 def resume_config(out_dir: Path, options: Mapping[str, Any]) -> TrainConfig:
     """The saved run's config, with only the options a resumed run may change."""
     run = runfolder.read_run(out_dir)
-    fixed = sorted(k for k, v in options.items() if v is not None and k not in RESUMABLE_OPTIONS)
+    saved = run["config"]
+    fixed = sorted(k for k, v in options.items()
+                   if v is not None and k not in RESUMABLE_OPTIONS and saved.get(k, v) != v)  # same value: fine
     if fixed:
-        names = ", ".join("--" + k.replace("_", "-") for k in fixed)
+        names = ", ".join(_flag(k) for k in fixed)
         raise InputError(out_dir, f"{names} cannot change when resuming; start a new run in another --out")
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in run["config"].items() if k in known})
