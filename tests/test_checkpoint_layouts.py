@@ -218,3 +218,14 @@ def test_recorded_values_win_over_the_config_file(tmp_path):
     c = _inspect(path, config=tmp_path / "c.yaml", health=False)
     assert c.hyperparameters["learning_rate"].value == 6e-4
     assert any("c.yaml: learning_rate" in n for n in c.notes)
+
+
+def test_a_tied_output_saved_as_a_separate_copy_is_counted_once(tmp_path):
+    model = f.Llama2c(tied=True)
+    shared = f.llama2c_checkpoint(tmp_path / "shared.pt", model)
+    ckpt = torch.load(shared, weights_only=True)
+    ckpt["model"] = {k: v.clone() for k, v in ckpt["model"].items()}     # storages no longer shared
+    torch.save(ckpt, tmp_path / "cloned.pt")
+    a, b = _inspect(shared).architecture, _inspect(tmp_path / "cloned.pt").architecture
+    assert b.tied_output.value is True and b.n_params == a.n_params
+    assert b.n_params_embedding == a.n_params_embedding

@@ -196,11 +196,13 @@ def describe(weights: dict[str, TensorRef], recorded: dict[str, Sourced], label:
     output = family.output if family else (
         _generic_output(params, emb.shape[0], embedding) if emb is not None and len(emb.shape) == 2 else None)
     tied_rec = recorded.get("tied_output")
+    tied_copy = None  # an output matrix saved as a separate copy of the embedding: one set of parameters
     if output and output in params and emb is not None:
         if params[output].identity == emb.identity:
             arch.tied_output = Sourced(True, f"{at}{output} and {embedding} share one storage", DERIVED)
         elif _same_values(params[output], emb):
             arch.tied_output = Sourced(True, f"{at}{output} equals {embedding} (rows compared)", DERIVED)
+            tied_copy = output
         else:
             arch.tied_output = Sourced(False, f"{at}{output} is a separate matrix", DERIVED)
             arch.output_name = output
@@ -213,7 +215,7 @@ def describe(weights: dict[str, TensorRef], recorded: dict[str, Sourced], label:
     total = embedding_params = 0
     dtypes: dict[str, int] = {}
     for name, ref in params.items():
-        if ref.identity in seen:
+        if ref.identity in seen or name == tied_copy:
             continue
         seen.add(ref.identity)
         total += ref.numel
