@@ -229,3 +229,12 @@ def test_a_tied_output_saved_as_a_separate_copy_is_counted_once(tmp_path):
     a, b = _inspect(shared).architecture, _inspect(tmp_path / "cloned.pt").architecture
     assert b.tied_output.value is True and b.n_params == a.n_params
     assert b.n_params_embedding == a.n_params_embedding
+
+
+def test_llama2c_vocab_source_is_not_inferred_as_llama2_for_another_vocab_size(tmp_path):
+    path = f.llama2c_checkpoint(tmp_path / "ckpt.pt", f.Llama2c(vocab_size=512))
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["config"].pop("vocab_source", None)
+    torch.save(ckpt, path)
+    source = _inspect(path).hyperparameters["vocab_source"]
+    assert source.value == "custom" and source.origin == INFERRED and "512" in source.source

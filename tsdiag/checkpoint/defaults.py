@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 LLAMA2C = "llama2.c"
+LLAMA2_VOCAB_SIZE = 32_000   # llama2.c's vocab_source "llama2": Meta's sentencepiece tokenizer
 NANOGPT = "nanoGPT"
 
 # canonical hyperparameter name -> default value in the trainer's train.py

@@ -123,6 +123,7 @@ TRAINING: dict[str, tuple[tuple[str, ...], Callable[[Any], bool]]] = {
                       _loss),
     "train_loss": (("train_loss", "training_loss", "loss"), _loss),
     "val_ppl": (("val_ppl", "val_perplexity", "eval_perplexity", "perplexity", "ppl"), _loss),
+    "best_val_ppl": (("best_val_ppl", "best_val_perplexity", "best_ppl"), _loss),
 }
 
 
@@ -290,9 +291,15 @@ class Interpreter:
 
         # the trainer's own defaults, last
         if trainer in defaults.TRAINER_DEFAULTS:
+            vocab = self.recorded_architecture().get("vocab_size")
             for name, value in defaults.TRAINER_DEFAULTS[trainer].items():
                 if name not in found and name in HYPERPARAMETERS:
                     found[name] = Sourced(value, f"inferred from {trainer} train.py defaults", INFERRED)
+            if found.get("vocab_source") is not None and found["vocab_source"].origin == INFERRED \
+                    and vocab is not None and vocab.value != defaults.LLAMA2_VOCAB_SIZE:
+                # llama2.c's default "llama2" means the 32,000-piece tokenizer; any other size is "custom"
+                found["vocab_source"] = Sourced("custom", f"inferred: {vocab.source} is {vocab.value:,}, not "
+                                                          f"Llama 2's {defaults.LLAMA2_VOCAB_SIZE:,}", INFERRED)
         for name, (value, how) in defaults.FIXED_IN_CODE.get(trainer, {}).items():
             if name in found:
                 continue
@@ -338,7 +345,10 @@ class Interpreter:
         state.train_loss = values.get("train_loss")
         state.val_ppl = values.get("val_ppl")
         state.best_val_loss = values.get("best_val_loss")
-        state.val_loss = values.get("val_loss") or values.get("best_val_loss")
+        best_ppl = values.get("best_val_ppl")
+        if state.best_val_loss is None and best_ppl is not None and _num(best_ppl.value) and best_ppl.value > 0:
+            state.best_val_loss = Sourced(math.log(best_ppl.value), f"ln of {best_ppl.source}", DERIVED)
+        state.val_loss = values.get("val_loss") or state.best_val_loss
         if state.val_loss is None and state.val_ppl is not None and _num(state.val_ppl.value) and state.val_ppl.value > 0:
             state.val_loss = Sourced(math.log(state.val_ppl.value), f"ln of {state.val_ppl.source}", DERIVED)
         self._hf_trainer_state(state)
