@@ -13,6 +13,7 @@ import pytest
 import torch
 from data_factory import STORIES
 
+from tsdiag.errors import InputError
 from tsdiag.recipes import make_config, read_suspect
 from tsdiag.train import runfolder
 from tsdiag.train.data import split_tokens
@@ -133,6 +134,28 @@ def test_ctrl_c_saves_and_resume_continues_exactly(tmp_path, stories, sp_model):
     weights_b = torch.load(tmp_path / "b" / "ckpt.pt", weights_only=True)["model"]
     assert all(torch.allclose(weights_a[k], weights_b[k], atol=1e-6) for k in weights_b)
     assert straight.run["val_loss"] == pytest.approx(resumed.run["val_loss"], rel=1e-5)
+
+
+def test_a_pair_stopped_in_its_first_run_resumes_both(tmp_path, stories, sp_model):
+    from tsdiag.train.pair import run_recipes
+
+    data = prepare_data([stories], tokenizer_path=sp_model)
+    options = {"max_iters": 6, "eval_interval": 3, "eval_iters": 1, "dim": 32, "n_layers": 2, "n_heads": 4,
+               "max_seq_len": 32, "batch_size": 4, "gradient_accumulation_steps": 1, "device": "cpu", "log_interval": 1}
+
+    def reporter_for(recipe):
+        def interrupt(kind, row):
+            if recipe == "standard" and kind == "log" and row["step"] == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+        return interrupt
+
+    first = run_recipes(["standard", "weighted"], data, tmp_path, options=options, reporter_for=reporter_for)
+    assert [o.result.status for o in first] == ["interrupted"] and not (tmp_path / "weighted").exists()
+    again = run_recipes(["standard", "weighted"], data, tmp_path, options=options, resume=True)
+    assert [(o.config.recipe, o.result.status, o.result.run["step"]) for o in again] == \
+        [("standard", "completed", 6), ("weighted", "completed", 6)]
+    with pytest.raises(InputError, match="nothing to resume"):
+        run_recipes(["standard"], data, tmp_path / "elsewhere", options=options, resume=True)
 
 
 def test_nonfinite_loss_stops_with_last_good_weights(cli, tmp_path, stories, sp_model):

@@ -127,6 +127,13 @@ def retrain(
                            reporter_for=reporter_for)
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun only rank 0 reports
+    not_started = recipes[len(outcomes):]
+    if not_started:
+        from tsdiag.report import make_console
+
+        make_console(stderr=True).print(
+            f"tsdiag retrain: stopped before the {' and '.join(not_started)} run started; the same command with "
+            "--resume continues the stopped run and then trains it", highlight=False)
     reports = [_run_report(o) for o in outcomes]
     summaries = [read_summary(o.result.out_dir) for o in outcomes]
     if len(summaries) > 1:

@@ -83,7 +83,9 @@ def run_recipes(
     plans = []
     for recipe in recipes:
         out_dir = Path(out) / recipe
-        if resume:
+        # --resume of a pair stopped before its second recipe started: that one starts fresh
+        recipe_resume = resume and (out_dir / runfolder.RUN_FILE).is_file()
+        if recipe_resume:
             config = resume_config(out_dir, options)
         else:
             if (out_dir / runfolder.CHECKPOINT_FILE).exists():
@@ -96,18 +98,20 @@ def run_recipes(
         if config.objective == "weighted" and not article.ids:
             raise InputError("--article-ids", "the weighted objective needs article ids: pass --tokenizer (its "
                                               "article pieces are used) or --article-ids")
-        plans.append((recipe, out_dir, config, split, article))
+        plans.append((recipe, out_dir, config, split, article, recipe_resume))
+    if resume and not any(plan[-1] for plan in plans):
+        raise InputError(Path(out) / recipes[0], f"no {runfolder.RUN_FILE} here: nothing to resume")
     outcomes: list[RecipeOutcome] = []
     runtime = None
-    for recipe, out_dir, config, split, article in plans:
+    for recipe, out_dir, config, split, article, recipe_resume in plans:
         explicit = article.ids if article.source == "--article-ids" else None
         findings = article_id_findings(explicit, article.pieces, article.tokenizer_ids, data.info.get("tokenizer"))
         info = {**data.info, "article_token_share": article_token_share(split.train, article.ids)}
         runtime = runtime or setup_runtime(config.device)
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         reporter = reporter_for(recipe) if reporter_for is not None else None
-        result = retrain(config, split, out_dir, article=article, data_info=info, resume=resume, reporter=reporter,
-                         runtime=runtime)
+        result = retrain(config, split, out_dir, article=article, data_info=info, resume=recipe_resume,
+                         reporter=reporter, runtime=runtime)
         outcomes.append(RecipeOutcome(config=config, article=article, findings=findings, result=result))
         if result.status == "interrupted":
             break  # Ctrl-C: the user asked to stop, so the next recipe does not start
