@@ -239,3 +239,12 @@ def test_a_run_that_learned_then_blew_up_is_not_untrained_nor_to_be_resumed():
     # a run that never learned still gets both
     found, _ = _codes(_curve(np.full(STEPS.size, 6.2), settings=planned))
     assert {"TSD-H5-LOG-AT-CHANCE", "TSD-H2-LOG-UNFINISHED"} <= set(found)
+
+
+def test_a_finished_run_whose_lr_never_decayed_is_told_about_its_schedule():
+    planned = {"vocab_size": Recorded(512, "log"), "planned_steps": Recorded(5000, "log: Step s/5000")}
+    loss = 1.3 + 5.0 * np.exp(-STEPS / 3000)                       # still falling at the end
+    lr = 5e-4 * (0.55 + 0.45 * np.cos(np.pi * STEPS / 50_000))     # cosine over 50,000 steps: barely moved
+    found, _ = _codes(_curve(loss, lr=lr, settings=planned))
+    still = found["TSD-H2-LOG-STILL-IMPROVING"]
+    assert "lr_decay_iters = max_iters = 5,000" in still.fix and "Continue training" not in still.fix

@@ -225,6 +225,13 @@ def still_improving(facts: CurveFacts, t: Thresholds) -> list[Finding]:
                    f"at step {last} the lr had finished decaying with {state}.")
         else:
             message += f"; the lr was still at {lr.final_over_peak:.0%} of its peak (not yet decayed to its end)"
+            planned = facts.planned_steps
+            if planned is not None and facts.last.step >= t.early_stop_fraction * planned.value:
+                # the run finished its planned steps: the schedule, not the stopping point, was too long
+                message += f" at the planned end, step {planned.value:,}"
+                evidence.append(Evidence("planned steps", planned.value, "", planned.source))
+                fix = (f"The lr schedule is longer than the run: set lr_decay_iters = max_iters = {planned.value:,} "
+                       "(or train as long as the schedule) so the lr decays to min_lr by the last step.")
     severity = Severity.ERROR if end_loss > t.val_loss_high else Severity.WARNING
     return [STILL_IMPROVING.finding(message, evidence, severity=severity, fix=fix, subject=facts.path)]
 
