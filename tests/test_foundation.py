@@ -96,6 +96,19 @@ def test_render_markdown_escapes_and_lists_findings():
     assert "`TSD-H2-TEST`" in md and "error" in md
 
 
+def test_equal_findings_about_two_subjects_name_their_subject(tmp_path):
+    two = Report(command="demo", title="two runs", findings=[_finding(subject="runs/a"), _finding(subject="runs/b")],
+                 data={})
+    md = render_markdown([two])
+    assert "runs/a: message" in md and "runs/b: message" in md
+    one = Report(command="demo", title="one run", findings=[_finding(subject="runs/a")], data={})
+    assert "runs/a: message" not in render_markdown([one])
+    path = tmp_path / "out.txt"
+    with open(path, "w") as fh:
+        render_rich([two], make_console(fh, plain=True))
+    assert "runs/b: message" in path.read_text()
+
+
 def test_render_rich_without_terminal_is_plain(tmp_path):
     path = tmp_path / "out.txt"
     with open(path, "w") as fh:

@@ -100,15 +100,24 @@ def _md_table(table: Table) -> list[str]:
 _MD_BADGE = {Severity.ERROR: "🔴 error", Severity.WARNING: "🟡 warning", Severity.INFO: "🔵 info"}
 
 
+def _subject_prefix(findings: Sequence[Finding]):
+    """``f -> "subject: "`` when the findings concern several subjects, so that equal findings about two
+    runs stay apart; ``""`` for one subject (the report's title names it)."""
+    subjects = {f.subject for f in findings if f.subject}
+    if len(subjects) < 2:
+        return lambda f: ""
+    return lambda f: f"{f.subject}: " if f.subject else ""
+
+
 def _md_findings(findings: Sequence[Finding]) -> list[str]:
     if not findings:
         return ["**Findings:** none.", ""]
+    prefix = _subject_prefix(findings)
     lines = ["### Findings", "", "| severity | code | finding | evidence | fix |", "|---|---|---|---|---|"]
     for f in sort_findings(findings):
         evidence = "<br>".join(_md_cell(str(e)) for e in f.evidence)
-        lines.append(
-            f"| {_MD_BADGE[f.severity]} | `{f.code}` | {_md_cell(f.message)} | {evidence} | {_md_cell(f.fix)} |"
-        )
+        lines.append(f"| {_MD_BADGE[f.severity]} | `{f.code}` | {_md_cell(prefix(f) + f.message)} | {evidence} | "
+                     f"{_md_cell(f.fix)} |")
     return lines + [""]
 
 
@@ -187,10 +196,11 @@ def _rich_findings(findings: Sequence[Finding]):
     grid = RichTable.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
     grid.add_column(overflow="fold")
+    prefix = _subject_prefix(findings)
     for f in sort_findings(findings):
         body = Text()
         body.append(f.code, style="bold")
-        body.append(f"  {f.message}")
+        body.append(f"  {prefix(f)}{f.message}")
         for e in f.evidence:
             body.append(f"\nevidence: {e}", style="dim")
         body.append(f"\nfix: {f.fix}")
