@@ -450,6 +450,7 @@ OPTION_CASES = {
     "retrain --lr -1": lambda a, t: _retrain(a, t, "--lr", "-1"),
     "retrain --standard --article-weight 5": lambda a, t: _retrain(a, t, "--standard", "--article-weight", "5"),
     "retrain --article-ids 99999": lambda a, t: _retrain(a, t, "--article-ids", "99999"),
+    "retrain --article-ids ''": lambda a, t: _retrain(a, t, "--weighted", "--article-ids", ""),
     "rules NOPE": lambda a, t: ["rules", "NOPE"],
     "unknown option": lambda a, t: [*_audit(a), "--no-such-option"],
     "missing argument": lambda a, t: ["topk"],

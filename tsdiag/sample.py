@@ -111,7 +111,8 @@ def _context_length(model) -> int:
     return int(config.get("max_seq_len") or config.get("block_size"))
 
 
-_VOCAB_PADDING = 128   # embedding rows a trainer may add past the tokenizer (rounding up for speed)
+_VOCAB_PADDING = 128   # embedding rows a trainer may add past the tokenizer (rounding up for speed), or up
+                       # to the next power of two
 
 
 def sample_checkpoint(checkpoint: str | Path, tokenizer_path: str | Path, *, prompt: str = DEFAULT_PROMPT,
@@ -132,7 +133,8 @@ def sample_checkpoint(checkpoint: str | Path, tokenizer_path: str | Path, *, pro
     if vocab < tokenizer.vocab_size:
         raise InputError(tokenizer_path, f"tokenizer has {tokenizer.vocab_size:,} ids but the model only "
                                          f"{vocab:,}: not the tokenizer this model was trained with")
-    if vocab - tokenizer.vocab_size > _VOCAB_PADDING:  # nanoGPT pads 50,257 to 50,304; more is another tokenizer
+    padded = max(tokenizer.vocab_size + _VOCAB_PADDING, 1 << (tokenizer.vocab_size - 1).bit_length())
+    if vocab > padded:  # nanoGPT pads 50,257 to 50,304, some round up to a power of two; more is another tokenizer
         raise InputError(tokenizer_path, f"tokenizer has {tokenizer.vocab_size:,} ids but the model "
                                          f"{vocab:,} rows: not the tokenizer this model was trained with")
     with torch.inference_mode():

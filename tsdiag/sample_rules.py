@@ -34,7 +34,7 @@ def sample_findings(facts, t: Thresholds) -> list[Finding]:
         severity = Severity.ERROR if rate < t.article_rate_low_ratio * reference.value else Severity.WARNING
         findings.append(SAMPLE_FEW_ARTICLES.finding(
             f"{100 * rate:.1f} articles per 100 words in {len(facts.samples)} samples; the reference text has "
-            f"{100 * reference.value:.1f}",
+            f"{100 * reference.value:.1f} per 100 words",
             [Evidence("article words", facts.article_words, f"of {facts.words:,} words", facts.checkpoint),
              Evidence("reference rate", reference.value, reference.unit, reference.source),
              Evidence("threshold article_rate_warn_ratio", t.article_rate_warn_ratio, "x reference", "thresholds")],

@@ -53,7 +53,7 @@ def audit_data(
         raise InputError("--workers", f"must be at least 1, got {workers}")
     words = [w.strip() for w in article_words.split(",") if w.strip()]
     if not words:
-        raise InputError(article_words, "--article-words needs at least one word")
+        raise InputError("--article-words", "needs at least one word")
     if plot is not None and not plot.parent.is_dir() and str(plot.parent):
         raise InputError(plot, f"output folder {plot.parent} does not exist")
     thresholds = out.thresholds()

@@ -40,11 +40,11 @@ def audit_tokenizer(
 
     words = [w.strip() for w in article_words.split(",") if w.strip()]
     if not words:
-        raise InputError(article_words, "--article-words needs at least one word")
+        raise InputError("--article-words", "needs at least one word")
     tok = load_tokenizer(tokenizer)
     body = read_text(text) if text is not None else None
     try:
         facts = run_audit(tok, body, text_source=str(text) if text is not None else None, words=words)
     except ValueError as exc:
-        raise InputError(article_words, str(exc)) from None
+        raise InputError("--article-words", str(exc)) from None
     emit([audit_tokenizer_report(facts, tokenizer_findings(facts, out.thresholds()))], out)

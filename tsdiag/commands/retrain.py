@@ -30,9 +30,12 @@ def parse_duration(text: str) -> float:
 
 def parse_ids(text: str) -> list[int]:
     try:
-        return [int(part) for part in text.replace(" ", "").split(",") if part]
+        ids = [int(part) for part in text.replace(" ", "").split(",") if part]
     except ValueError:
         raise typer.BadParameter(f"{text!r} is not a comma-separated list of token ids") from None
+    if not ids:
+        raise typer.BadParameter("no token id given")
+    return ids
 
 
 @report_command
@@ -113,7 +116,7 @@ def retrain(
         "gradient_accumulation_steps": grad_accum, "max_seq_len": seq_len, "learning_rate": lr,
         "warmup_iters": warmup_iters, "dropout": dropout, "seed": seed, "arch": arch, "dim": dim,
         "n_layers": n_layers, "n_heads": n_heads, "n_kv_heads": n_kv_heads, "vocab_size": vocab_size,
-        "article_weight": article_weight, "article_ids": parse_ids(article_ids) if article_ids else None,
+        "article_weight": article_weight, "article_ids": parse_ids(article_ids) if article_ids is not None else None,
         "normalize": normalize, "device": device, "compile": "none" if no_compile else compile_mode,
     }
     suspect = read_suspect(from_) if from_ is not None else None
@@ -175,10 +178,13 @@ def _run_report(outcome):
         ("run folder", str(outcome.result.out_dir)),
     ]
     tables = [key_value_table(f"Reference run: {run['recipe']}", pairs)]
-    copied = [(k, v) for k, v in config.provenance.items() if v != "command line"]
+    copied = [(k, v) for k, v in config.provenance.items() if not v.startswith("command line")]
     if copied:
-        tables.append(Table(title="Copied from the suspect run", columns=["setting", "value", "source"],
-                            rows=[[k, show(getattr(config, k, None)), v] for k, v in copied]))
+        used = {**run.get("schedule", {}), "max_iters": run["max_iters"]}  # values the run resolved
+        tables.append(Table(title="Settings not given on the command line (--from, estimates, a resumed run)",
+                            columns=["setting", "value", "source"],
+                            rows=[[k, show(used[k] if getattr(config, k, None) is None and k in used
+                                           else getattr(config, k, None)), v] for k, v in copied]))
     data = {
         "recipe": run["recipe"], "objective": run["objective"], "article_weight": run["article_weight"],
         "normalize": run["normalize"], "out_dir": str(outcome.result.out_dir), "status": run["status"],

@@ -45,7 +45,7 @@ def sample(
     if not words:
         from tsdiag.errors import InputError
 
-        raise InputError(article_words, "--article-words needs at least one word")
+        raise InputError("--article-words", "needs at least one word")
     reference = reference_from_text(reference_text, words) if reference_text else None
     facts = sample_checkpoint(checkpoint, tokenizer, prompt=prompt, n=n, max_new_tokens=max_new_tokens,
                               temperature=temperature, top_k=top_k, seed=seed, n_heads=n_heads,

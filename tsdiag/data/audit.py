@@ -933,7 +933,7 @@ def audit_shards(
     try:
         tables = ArticleTables.build(tokenizer, words) if tokenizer is not None and articles else None
     except ValueError as exc:
-        raise InputError(",".join(words), str(exc)) from None
+        raise InputError("--article-words", str(exc)) from None
 
     with tempfile.TemporaryDirectory(prefix="tsdiag-audit-") as workdir:
         sources = open_sources(paths, dtype=dtype, tokenizer=tokenizer, text_column=text_column,
