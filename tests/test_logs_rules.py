@@ -248,3 +248,12 @@ def test_a_finished_run_whose_lr_never_decayed_is_told_about_its_schedule():
     found, _ = _codes(_curve(loss, lr=lr, settings=planned))
     still = found["TSD-H2-LOG-STILL-IMPROVING"]
     assert "lr_decay_iters = max_iters = 5,000" in still.fix and "Continue training" not in still.fix
+
+
+def test_no_warmup_is_seen_in_a_log_that_counts_steps_from_one():
+    steps = STEPS + 1
+    lr = np.full(STEPS.size, 5e-3)
+    facts, _ = analyze_curve(_curve(_healthy(), steps, lr=lr), Thresholds())
+    assert facts.lr.warmup_steps == 0
+    facts, _ = analyze_curve(_curve(_healthy(), STEPS + 50, lr=lr), Thresholds())   # a log that starts later
+    assert facts.lr.warmup_steps is None

@@ -120,7 +120,7 @@ class LrFacts:
     final: Point
     final_over_peak: float
     #: step at which the peak is first reached when the log shows the lr rising;
-    #: 0 when the lr logged at step 0 is already the peak; None when the log
+    #: 0 when the lr logged at step 0 (or 1, for trainers counting from 1) is already the peak; None when the log
     #: cannot tell (it starts after step 0 at the peak, or the lr still rises at its end)
     warmup_steps: int | float | None
     constant: bool
@@ -271,7 +271,7 @@ def _lr(series: Series, t: Thresholds) -> LrFacts | None:
     first, peak, final = _point(steps, values, 0), _point(steps, values, peak_i), _point(steps, values, -1)
     if first.value < peak.value:
         warmup = peak.step if peak_i < len(values) - 1 else None  # still rising at the end: not over yet
-    elif first.step == 0:
+    elif first.step <= 1:  # at its peak from the first step (trainers that count steps from 1 log step 1 first)
         warmup = 0
     else:
         warmup = None
