@@ -213,3 +213,118 @@ def test_distinct_windows_of_ids_past_the_tables_are_not_duplicates(tmp_path):
     np.concatenate([ids, ids[:64]]).tofile(tmp_path / "again.bin")   # one window written twice
     r = audit_shards([tmp_path / "again.bin"], dtype="uint32", seq_len=64, layout="contiguous")
     assert r.integrity.duplicate_sequences == 1
+
+
+def _strip(story: str) -> str:
+    """The classic data bug: the text lost "a", "an" and "the" before it was tokenized."""
+    import re
+
+    return re.sub(r"\b(?:a|an|the)\b ?", "", story, flags=re.IGNORECASE)
+
+
+def _two_shards(tok, tmp_path):
+    good, stripped = STORIES[:30], [_strip(s) for s in STORIES[30:]]
+    write_shard(tmp_path, "bin", tok, good, name="good")
+    write_shard(tmp_path, "bin", tok, stripped, name="stripped")
+    return [tmp_path / "good.bin", tmp_path / "stripped.bin"], ["\n".join(good), "\n".join(stripped)]
+
+
+@pytest.mark.parametrize("layout", ["llama2c", "nanogpt", "contiguous"])
+def test_per_source_article_facts_find_the_stripped_shard(layout, tok, tmp_path, monkeypatch):
+    import tsdiag.data.audit as audit
+
+    paths, texts = _two_shards(tok, tmp_path)
+    seq_len = 32
+    r = audit_shards(paths, tokenizer=tok, seq_len=seq_len, layout=layout)
+    good, stripped = (s.articles for s in r.sources)
+    for facts, text in zip((good, stripped), texts):   # every story starts with BOS: no word crosses a shard
+        assert facts.article_words == count_article_words(text) and facts.words == count_words(text)
+        assert facts.word_rate == pytest.approx(count_article_words(text) / count_words(text))
+    assert count_article_words(texts[1]) == 0 and stripped.word_rate == 0 and good.word_rate > 0.1
+    assert stripped.zero_article_windows == stripped.windows > 0 and good.zero_article_windows < good.windows / 10
+
+    ids = [encode_corpus(tok, STORIES[:30]), encode_corpus(tok, [_strip(s) for s in STORIES[30:]])]
+    if layout == "contiguous":   # windows counted in the shard they start in
+        stream = np.concatenate(ids)
+        starts = _windows(stream, layout, seq_len)
+        mask = scan_articles(ArticleTables.build(tok), stream).mask
+        zero = np.array([not mask[s:s + seq_len].any() for s in starts])
+        in_good = starts < len(ids[0])
+        assert (good.windows, stripped.windows) == (int(in_good.sum()), int((~in_good).sum()))
+        assert good.zero_article_windows == int(zero[in_good].sum())
+        assert stripped.zero_article_windows == int(zero[~in_good].sum())
+    else:
+        assert [s.articles.windows for s in r.sources] == [s.sequences for s in r.sources]
+        for shard, facts in zip(ids, (good, stripped)):
+            mask = scan_articles(ArticleTables.build(tok), shard).mask
+            assert facts.zero_article_windows == sum(not mask[s:s + seq_len].any()
+                                                     for s in _windows(shard, layout, seq_len))
+            assert facts.article_tokens == mask.sum() and facts.scanned_tokens == len(shard)
+    a = r.articles                                      # the inputs add up to the whole
+    assert sum(s.articles.words for s in r.sources) == a.words_total
+    assert sum(s.articles.article_words for s in r.sources) == a.word_count
+    assert sum(s.articles.article_tokens for s in r.sources) == a.article_tokens
+    assert sum(s.articles.zero_article_windows for s in r.sources) == a.zero_article_sequences
+    assert sum(s.articles.windows for s in r.sources) == r.sequences
+
+    assert audit_shards(paths, tokenizer=tok, seq_len=seq_len, layout=layout, workers=2).sources == r.sources
+    monkeypatch.setattr(audit, "BLOCK_TOKENS", 96)      # blocks and jobs that cross from one shard to the next
+    monkeypatch.setattr(audit, "UNIT_TOKENS", 320)
+    small = audit_shards(paths, tokenizer=tok, seq_len=seq_len, layout=layout)
+    assert small.sources == r.sources and small.articles == r.articles
+
+
+def test_per_source_article_facts_of_sampled_windows(tok, tmp_path):
+    paths, _ = _two_shards(tok, tmp_path)
+    for layout in ("llama2c", "contiguous"):
+        r = audit_shards(paths, tokenizer=tok, seq_len=32, layout=layout, sample=40, seed=1)
+        good, stripped = (s.articles for s in r.sources)
+        assert good.windows + stripped.windows == r.sequences == 40
+        assert good.scanned_tokens + stripped.scanned_tokens == r.scanned_tokens
+        assert sum(s.articles.words for s in r.sources) == r.articles.words_total
+        assert stripped.article_words == 0 and stripped.zero_article_windows == stripped.windows > 0
+        assert good.article_words > 0
+        two = audit_shards(paths, tokenizer=tok, seq_len=32, layout=layout, sample=40, seed=1, workers=2)
+        assert two.sources == r.sources and two.articles == r.articles
+
+
+def test_per_source_facts_of_one_source_are_the_totals(tok, tmp_path):
+    from tsdiag.data.present import audit_data_json, audit_data_report
+
+    path = write_shard(tmp_path, "bin", tok)
+    r = audit_shards([path], tokenizer=tok, seq_len=64)
+    (s,) = r.sources
+    a = r.articles
+    assert (s.articles.words, s.articles.article_words, s.articles.zero_article_windows, s.articles.windows) == (
+        a.words_total, a.word_count, a.zero_article_sequences, r.sequences)
+    assert audit_data_json(r)["sources"][0]["articles"]["word_rate"] == pytest.approx(a.word_rate)
+    assert "Articles per input" not in [t.title for t in audit_data_report(r, []).tables]
+    assert audit_shards([path], seq_len=64).sources[0].articles is None
+    assert audit_data_json(audit_shards([path], seq_len=64))["sources"][0]["articles"] is None
+
+
+def test_per_source_json_and_table(tok, tmp_path):
+    from tsdiag.data.present import audit_data_json, audit_data_report
+
+    paths, texts = _two_shards(tok, tmp_path)
+    r = audit_shards(paths, tokenizer=tok, seq_len=32)
+    good, stripped = (s["articles"] for s in audit_data_json(r)["sources"])
+    assert set(good) >= {"words", "article_words", "word_rate", "zero_article_windows"}
+    assert good["article_words"] == count_article_words(texts[0]) and stripped["word_rate"] == 0.0
+    assert stripped["zero_article_windows"] == stripped["windows"] == r.sources[1].sequences
+    (table,) = [t for t in audit_data_report(r, []).tables if t.title == "Articles per input"]
+    assert [row[0] for row in table.rows] == [str(p) for p in paths]
+    assert table.rows[1][2] == "0.00%" and table.rows[1][3] == f"{stripped['windows']} of {stripped['windows']}"
+
+
+def test_an_empty_input_between_shards_gets_nothing(tok, tmp_path, monkeypatch):
+    import tsdiag.data.audit as audit
+
+    paths, _ = _two_shards(tok, tmp_path)
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"\x01")                         # shorter than one token
+    monkeypatch.setattr(audit, "BLOCK_TOKENS", 96)
+    both = audit_shards(paths, tokenizer=tok, seq_len=32, layout="contiguous")
+    r = audit_shards([paths[0], empty, paths[1]], tokenizer=tok, seq_len=32, layout="contiguous")
+    assert [s.articles for s in r.sources] == [both.sources[0].articles, audit.SourceArticleFacts(0, 0, 0, 0, 0, 0),
+                                               both.sources[1].articles]

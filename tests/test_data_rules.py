@@ -167,3 +167,66 @@ def test_tokenizer_mismatch_both_ways(tok, tmp_path, request):
     text = tmp_path / "stories.txt"                    # text inputs are tokenized by the tokenizer itself
     text.write_text("\n\n".join(STORIES))
     assert audit_shards([text], tokenizer=other, seq_len=32).tokenizer_agreement is None
+
+
+SMALL_SHARDS = T.override({"article_source_min_words": 1})   # these tests' shards hold a few hundred words
+
+
+def _findings(result, thresholds=SMALL_SHARDS) -> dict:
+    found = data_findings(result, thresholds)
+    for f in found:
+        assert f.evidence and all(e.name for e in f.evidence)
+    return {f.code: f for f in found}
+
+
+def test_a_shard_that_lost_its_articles_is_named(tok, tmp_path):
+    shards = [_bin(tmp_path, tok, STORIES[i * 12:(i + 1) * 12], f"data{i:02d}") for i in range(5)]
+    shards[3] = _bin(tmp_path, tok, [_strip_articles(s) for s in STORIES[36:48]], "data03")
+    r = audit_shards(shards, tokenizer=tok, seq_len=64)
+    ref = r.reference.word_rate
+    assert r.articles.word_rate > T.article_rate_warn_ratio * ref   # the pooled rate alone hides the shard
+    found = _findings(r)
+    rate, zero = found["TSD-H1-ARTICLE-RATE"], found["TSD-H1-ZERO-ARTICLE"]
+    assert rate.severity.label == "error" and "data03.bin" in rate.message
+    assert not any(f"data0{i}.bin" in rate.message for i in (0, 1, 2, 4))
+    (named,) = [e for e in rate.evidence if "data03.bin" in e.name]
+    assert named.value == 0 and named.source.startswith(str(shards[3]))
+    assert "data03.bin" in zero.message and any(str(shards[3]) in e.source for e in zero.evidence)
+    assert "data03.bin" in rate.fix
+
+    loose = SMALL_SHARDS.override({"zero_article_share": 0.5})      # few empty windows in all, every one of data03's
+    assert r.articles.zero_article_sequences / r.sequences <= 0.5
+    zero = _findings(r, loose)["TSD-H1-ZERO-ARTICLE"]
+    assert zero.message.startswith("windows without an article in the shard(s) far below") and "data03" in zero.message
+
+    clean = audit_shards(shards[:3] + shards[4:], tokenizer=tok, seq_len=64)
+    assert not {"TSD-H1-ARTICLE-RATE", "TSD-H1-ZERO-ARTICLE"} & codes(clean, SMALL_SHARDS)
+    assert not {"TSD-H1-ARTICLE-RATE", "TSD-H1-ZERO-ARTICLE"} & codes(clean, loose)
+
+
+def test_the_pooled_finding_names_the_stripped_shard(tok, tmp_path):
+    ref = tmp_path / "ref.txt"
+    ref.write_text("\n<|endoftext|>\n".join(STORIES))
+    good = _bin(tmp_path, tok, STORIES[:30], "good")
+    stripped = _bin(tmp_path, tok, [_strip_articles(s) for s in STORIES[30:]], "stripped")
+    r = audit_shards([good, stripped], tokenizer=tok, seq_len=64, reference_text=ref)
+    f = _findings(r)["TSD-H1-ARTICLE-RATE"]
+    assert f.message.startswith("the data has") and "stripped.bin is far below" in f.message
+    # with the default minimum of words per shard, shards this small are not named
+    assert "far below" not in _findings(r, T)["TSD-H1-ARTICLE-RATE"].message
+    assert "good.bin" not in f.message and f.severity.label == "error"
+    assert [e.value for e in f.evidence if e.name.endswith("stripped.bin")] == [0]
+
+    every = audit_shards([stripped, _bin(tmp_path, tok, [_strip_articles(s) for s in STORIES[:30]], "also")],
+                         tokenizer=tok, seq_len=64, reference_text=ref)
+    f = _findings(every)["TSD-H1-ARTICLE-RATE"]        # all shards lost them: no shard stands out
+    assert "far below" not in f.message and not any(e.name.endswith(".bin") for e in f.evidence)
+
+
+def test_one_source_findings_do_not_name_shards(tok, tmp_path):
+    none = audit_shards([_bin(tmp_path, tok, [_strip_articles(s) for s in STORIES], "none")], tokenizer=tok,
+                        seq_len=64)
+    found = _findings(none)
+    assert {"TSD-H1-ARTICLE-RATE", "TSD-H1-ZERO-ARTICLE"} <= set(found)
+    for code in ("TSD-H1-ARTICLE-RATE", "TSD-H1-ZERO-ARTICLE"):
+        assert "far below" not in found[code].message and not any(".bin" in e.name for e in found[code].evidence)

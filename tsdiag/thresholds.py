@@ -122,6 +122,9 @@ class Thresholds:
     repeat_run_min: int = _t(
         256, "tokens",
         "a run of one id at least this long is a repeated region, not text.")
+    article_source_min_words: int = _t(
+        1000, "words",
+        "a shard with fewer words has too noisy an article rate to be named as far below the other shards.")
     tokenizer_round_trip_min: float = _t(
         0.5, "share of sampled windows",
         "ids made by the tokenizer survive decode -> encode (edges aside); below this share the shards were made "

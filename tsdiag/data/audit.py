@@ -9,7 +9,8 @@ through the same vectorised steps:
   naive counts);
 * the article scan of :mod:`tsdiag.data.articles` (word-level) and per-window
   sums of its token mask, kept as a histogram (exact percentiles in flat
-  memory);
+  memory); its counts are summed per input too (where a word, token or window
+  starts), so one shard that lost its articles stands out from the others;
 * a linear hash of every window (random odd 64-bit coefficients, arithmetic
   mod 2**64: two windows that differ in one token never collide) for exact
   duplicate detection;
@@ -36,6 +37,8 @@ sampled tokens.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -60,6 +63,37 @@ _HASH_SEED = 0x7A5D1A6      # fixed: window hashes are comparable across runs an
 # ===================================================================== facts
 
 @dataclass(frozen=True)
+class SourceArticleFacts:
+    """The article facts of one input, so a shard that lost its articles can be told from the others.
+
+    Words, tokens and windows are attributed by where they start: with the
+    ``contiguous`` layout a word or window that crosses into the next file
+    belongs to the file it starts in.  With ``--sample`` only the sampled
+    windows' tokens count.
+    """
+
+    words: int                     # all words (letter runs) starting in this input
+    article_words: int
+    scanned_tokens: int
+    article_tokens: int            # scanned tokens of this input that belong to article words
+    windows: int                   # audited windows starting in this input
+    zero_article_windows: int      # of them, windows without an article token
+
+    @property
+    def word_rate(self) -> float:
+        """article words / words (NaN without words)."""
+        return self.article_words / self.words if self.words else float("nan")
+
+    @property
+    def token_rate(self) -> float:
+        return self.article_tokens / self.scanned_tokens if self.scanned_tokens else float("nan")
+
+    @property
+    def zero_article_share(self) -> float:
+        return self.zero_article_windows / self.windows if self.windows else float("nan")
+
+
+@dataclass(frozen=True)
 class SourceFacts:
     path: str
     kind: str
@@ -68,6 +102,7 @@ class SourceFacts:
     file_bytes: int
     trailing_bytes: int
     sequences: int | None          # windows of this file (None when files are packed back to back)
+    articles: SourceArticleFacts | None = None   # None without a tokenizer
 
 
 @dataclass(frozen=True)
@@ -361,6 +396,11 @@ class _Runs:
         return sorted(self.inner + [r for r in edges if r is not None and r.length >= min_run], key=lambda r: r.start)
 
 
+# fields of a _Partial.per_source row: sums per input, attributed by token position
+_SRC_ARTICLE_WORDS, _SRC_CONTINUED, _SRC_LETTER_RUNS, _SRC_TOKENS, _SRC_ARTICLE_TOKENS, _SRC_WINDOWS, \
+    _SRC_ZERO_WINDOWS, _SRC_COLUMNS = range(8)
+
+
 @dataclass
 class _Partial:
     """What one stretch of a stream contributes; stretches merge in stream order."""
@@ -378,12 +418,21 @@ class _Partial:
     oor_first: tuple | None = None             # (stream position, id), then (stream, position, id)
     max_raw: int = -1
     runs: _Runs = field(default_factory=_Runs)
+    # source index -> _SRC_* article sums, of the inputs this stretch touches (plain ints: a sampled
+    # window updates them one by one, where numpy scalars cost several times more)
+    per_source: dict[int, list[int]] = field(default_factory=dict)
 
     @classmethod
     def empty(cls, st: _Settings) -> "_Partial":
         naive = None if st.tables is None else np.zeros(len(st.tables.naive_ids), dtype=np.int64)
         return cls(counts=np.zeros(st.cap + 1, dtype=np.int64), hist=np.zeros(st.seq_len + 1, dtype=np.int64),
                    naive_misses=naive)
+
+    def source_row(self, source: int) -> list[int]:
+        row = self.per_source.get(source)
+        if row is None:
+            row = self.per_source[source] = [0] * _SRC_COLUMNS
+        return row
 
     def merge(self, other: "_Partial", min_run: int) -> None:
         """Append ``other`` (the stretch right after this one, or an unrelated one)."""
@@ -394,6 +443,10 @@ class _Partial:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         if self.naive_misses is not None:
             self.naive_misses += other.naive_misses
+        for source, sums in other.per_source.items():
+            row = self.source_row(source)
+            for k, v in enumerate(sums):
+                row[k] += v
         if self.oor_first is None:
             self.oor_first = other.oor_first
         self.max_raw = max(self.max_raw, other.max_raw)
@@ -464,12 +517,18 @@ class _Scratch:
         return buf[:n]
 
 
-def _scan_block(st: _Settings, span: _Span, hi: int, first: int, windows: int, base: int, out: _Partial,
-                scratch: _Scratch) -> None:
+_Parts = list[tuple[int, int]]  # (source index, end offset in the block) per input a block holds, in order
+
+
+def _scan_block(st: _Settings, span: _Span, hi: int, first: int, windows: int, base: int, parts: _Parts,
+                out: _Partial, scratch: _Scratch) -> None:
     """Facts of ``span.raw[span.lo:hi]`` (stream positions ``base`` onwards).
 
     ``windows`` windows of ``seq_len`` tokens, back to back from offset
     ``first`` of ``span.raw``, are summarised (all inside ``[lo, hi)``).
+    ``parts`` says which input each stretch of the block comes from (see
+    :func:`_parts`), so article facts are summed per input as well; None when
+    the stream is a single input, whose sums are the job's totals.
     """
     raw, lo = span.raw, span.lo
     idx = to_index(raw, st.cap, out=scratch.get("idx", np.intp, raw.size))
@@ -487,6 +546,8 @@ def _scan_block(st: _Settings, span: _Span, hi: int, first: int, windows: int, b
         if tables is not None:
             naive_tokens = int(counts[tables.naive_ids[tables.naive_ids < counts.size]].sum())
             sparse_seen = bool(counts[tables.sparse_ids[:counts.size]].any())
+            if parts is not None:
+                letter_runs = int(counts @ tables.letter_runs[:counts.size])
     else:  # a sampled window: a histogram of the whole id range would cost more than the window
         np.add.at(out.counts, block, 1)
         past_table = bool((block == st.cap).any())
@@ -494,6 +555,8 @@ def _scan_block(st: _Settings, span: _Span, hi: int, first: int, windows: int, b
         if tables is not None:
             naive_tokens = _naive_in(tables, block)
             sparse_seen = None
+            if parts is not None:
+                letter_runs = int(tables.letter_runs[block].sum())
     out.scanned += hi - lo
     if past_table:
         out.max_raw = max(out.max_raw, int(raw[lo:hi].max()))
@@ -510,23 +573,65 @@ def _scan_block(st: _Settings, span: _Span, hi: int, first: int, windows: int, b
     if tables is None:
         return
     codes = np.take(tables.pair_codes, idx, out=scratch.get("codes", np.uint8, idx.size), mode="clip")
-    scan = scan_span(tables, idx, lo, hi, codes=codes, mask=scratch.get("mask", np.uint8, hi - lo),
-                     sparse_ids_seen=sparse_seen)
-    out.word_count += scan.word_count
-    out.continued += scan.continued  # words = letter runs (from the final histogram) - continued
+    mask = scratch.get("mask", np.uint8, hi - lo)
+    if parts is None or len(parts) == 1:
+        scan = scan_span(tables, idx, lo, hi, codes=codes, mask=mask, sparse_ids_seen=sparse_seen)
+        scans, misses = [scan], scan.naive_misses()
+    else:  # the block crosses into another input: scan each input's stretch (words count where they start)
+        scans, found, cut = [], [], 0
+        for _, end in parts:
+            scans.append(scan_span(tables, idx, lo + cut, lo + end, codes=codes, mask=mask[cut:end],
+                                   sparse_ids_seen=sparse_seen))
+            found.append(scans[-1].naive_misses() + cut)
+            cut = end
+        misses = np.concatenate(found)
+    word_count = scans[0].word_count if len(scans) == 1 else sum(s.word_count for s in scans)
+    continued = scans[0].continued if len(scans) == 1 else sum(s.continued for s in scans)
+    out.word_count += word_count
+    out.continued += continued  # words = letter runs (from the final histogram) - continued
     out.naive_tokens += naive_tokens
-    misses = scan.naive_misses()
     if misses.size:
         out.naive_misses += np.bincount(tables.naive_slots[block[misses]], minlength=len(tables.naive_ids))
+    zero_windows = 0
     if not windows:
-        out.article_tokens += int(np.count_nonzero(scan.mask))
+        article_tokens = int(np.count_nonzero(mask))
+    else:
+        a, b = first - lo, first - lo + windows * S
+        per_window = mask[a:b].reshape(-1, S).sum(1, dtype=_count_dtype(S))
+        window_hist = np.bincount(per_window, minlength=S + 1)
+        out.hist += window_hist
+        zero_windows = int(window_hist[0])
+        article_tokens = int(per_window.sum(dtype=np.int64) + np.count_nonzero(mask[:a]) + np.count_nonzero(mask[b:]))
+        out.naive_window_tokens += naive_tokens - _naive_in(tables, block[:a]) - _naive_in(tables, block[b:])
+    out.article_tokens += article_tokens
+    if parts is None:
         return
-    a, b = first - lo, first - lo + windows * S
-    per_window = scan.mask[a:b].reshape(-1, S).sum(1, dtype=_count_dtype(S))
-    out.hist += np.bincount(per_window, minlength=S + 1)
-    out.article_tokens += int(per_window.sum(dtype=np.int64) + np.count_nonzero(scan.mask[:a])
-                              + np.count_nonzero(scan.mask[b:]))
-    out.naive_window_tokens += naive_tokens - _naive_in(tables, block[:a]) - _naive_in(tables, block[b:])
+    if len(parts) == 1:
+        row = out.source_row(parts[0][0])
+        row[_SRC_ARTICLE_WORDS] += word_count
+        row[_SRC_CONTINUED] += continued
+        row[_SRC_LETTER_RUNS] += letter_runs
+        row[_SRC_TOKENS] += hi - lo
+        row[_SRC_ARTICLE_TOKENS] += article_tokens
+        row[_SRC_WINDOWS] += windows
+        row[_SRC_ZERO_WINDOWS] += zero_windows
+        return
+    # letter runs of every stretch but the longest are gathered; the longest gets the rest of the block's
+    cuts = [0, *(end for _, end in parts)]
+    longest = int(np.argmax(np.diff(cuts)))
+    runs = [0 if j == longest else int(tables.letter_runs[block[cuts[j]:cuts[j + 1]]].sum()) for j in range(len(parts))]
+    runs[longest] = letter_runs - sum(runs)
+    for (source, end), scan, cut, letters in zip(parts, scans, cuts, runs):
+        row = out.source_row(source)
+        row[_SRC_ARTICLE_WORDS] += scan.word_count
+        row[_SRC_CONTINUED] += scan.continued
+        row[_SRC_LETTER_RUNS] += letters
+        row[_SRC_TOKENS] += end - cut
+        row[_SRC_ARTICLE_TOKENS] += int(np.count_nonzero(mask[cut:end]))
+        if windows:  # windows starting in [cut, end): window w starts at a + w * S
+            w0, w1 = (min(windows, max(0, -(-(x - a) // S))) for x in (cut, end))
+            row[_SRC_WINDOWS] += w1 - w0
+            row[_SRC_ZERO_WINDOWS] += int(np.count_nonzero(per_window[w0:w1] == 0))
 
 
 def _naive_in(tables: ArticleTables, ids: np.ndarray) -> int:
@@ -600,6 +705,23 @@ class _Samples:
     starts: np.ndarray
 
 
+def _parts(stream: _Stream, starts: Sequence[int] | None, a: int, b: int) -> _Parts | None:
+    """Which inputs stream positions ``[a, b)`` come from: (source index, end offset from ``a``) each.
+
+    ``starts`` are the stream positions where its members begin (and its end);
+    None (a stream of one input, or no article scan) gives None.
+    """
+    if starts is None:
+        return None
+    out = []
+    j = bisect.bisect_right(starts, a) - 1
+    while j < len(stream.members) and starts[j] < b:
+        if starts[j + 1] > max(a, starts[j]):  # (members without tokens hold nothing)
+            out.append((stream.members[j], min(starts[j + 1], b) - a))
+        j += 1
+    return out
+
+
 _WORKER: dict = {}
 
 
@@ -610,6 +732,8 @@ def _init_worker(sources, streams, settings) -> None:
 def _run_job(job) -> _Partial:
     st, reader, streams, scratch = _WORKER["settings"], _WORKER["reader"], _WORKER["streams"], _WORKER["scratch"]
     stream = streams[job.stream]
+    # per-input article sums: by position where the stream joins several inputs, else the job's totals
+    starts = [0, *itertools.accumulate(stream.lengths)] if len(stream.members) > 1 and st.tables is not None else None
     S = st.seq_len
     out = _Partial.empty(st)
     if isinstance(job, _Tiles):
@@ -621,15 +745,28 @@ def _run_job(job) -> _Partial:
             first_w = max(job.w0, -(-pos // S))
             last_w = min(job.w1, end // S)
             _scan_block(st, span, span.lo + (end - pos), first_w * S - pos + span.lo, max(0, last_w - first_w), pos,
-                        out, scratch)
+                        _parts(stream, starts, pos, end), out, scratch)
             pos = end
     else:
         for start in job.starts.tolist():  # sampled windows: stretches that join only where adjacent
             span = _padded(st, reader, stream, start, start + S)
-            _scan_block(st, span, span.lo + S, span.lo, 1, start, out, scratch)
+            _scan_block(st, span, span.lo + S, span.lo, 1, start, _parts(stream, starts, start, start + S), out,
+                        scratch)
+    if st.tables is not None and starts is None:
+        out.per_source[stream.members[0]] = _sums_of(out, st.tables)
     if out.oor_first is not None:
         out.oor_first = (job.stream, *out.oor_first)
     return out
+
+
+def _sums_of(part: _Partial, tables: ArticleTables) -> list[int]:
+    """A ``per_source`` row holding all of ``part`` (its stream is one input)."""
+    row = [0] * _SRC_COLUMNS
+    row[_SRC_ARTICLE_WORDS], row[_SRC_CONTINUED] = part.word_count, part.continued
+    row[_SRC_LETTER_RUNS] = int(part.counts @ tables.letter_runs[:len(part.counts)])
+    row[_SRC_TOKENS], row[_SRC_ARTICLE_TOKENS] = part.scanned, part.article_tokens
+    row[_SRC_WINDOWS], row[_SRC_ZERO_WINDOWS] = int(part.hist.sum()), int(part.hist[0])
+    return row
 
 
 def _tile_jobs(streams: Sequence[_Stream], seq_len: int, unit: int) -> list[_Tiles]:
@@ -704,6 +841,17 @@ def _article_facts(st: _Settings, acc: _Partial, tokenizer, sequences: int) -> A
         naive_per_sequence_mean=acc.naive_window_tokens / windows_tokens if sequences else float("nan"),
         histogram=tuple(int(v) for v in np.trim_zeros(hist, "b")), breakdown=breakdown,
     )
+
+
+def _source_article_facts(acc: _Partial, source_count: int) -> list[SourceArticleFacts]:
+    rows = [acc.per_source.get(i, [0] * _SRC_COLUMNS) for i in range(source_count)]
+    return [
+        SourceArticleFacts(
+            words=row[_SRC_LETTER_RUNS] - row[_SRC_CONTINUED], article_words=row[_SRC_ARTICLE_WORDS],
+            scanned_tokens=row[_SRC_TOKENS], article_tokens=row[_SRC_ARTICLE_TOKENS],
+            windows=row[_SRC_WINDOWS], zero_article_windows=row[_SRC_ZERO_WINDOWS])
+        for row in rows
+    ]
 
 
 def _unused_rows(inside: np.ndarray, not_text: Sequence[int]) -> int:
@@ -982,9 +1130,10 @@ def audit_shards(
         count = int(sum(total.counts[i] for i in ids))
         separators = SeparatorFacts(ids, count, total.scanned / count if count else None)
     per_source = [s.windows for s in streams] if layout != "contiguous" else [None] * len(sources)
+    source_articles = [None] * len(sources) if tables is None else _source_article_facts(total, len(sources))
     return AuditResult(
-        sources=[SourceFacts(str(s.path), s.kind, s.dtype, s.tokens, s.file_bytes, s.trailing_bytes, w)
-                 for s, w in zip(sources, per_source)],
+        sources=[SourceFacts(str(s.path), s.kind, s.dtype, s.tokens, s.file_bytes, s.trailing_bytes, w, sa)
+                 for s, w, sa in zip(sources, per_source, source_articles)],
         layout=layout, seq_len=seq_len, tokens=sum(s.tokens for s in sources), sequences=sequences,
         sampled=sample is not None, scanned_tokens=total.scanned,
         tokenizer=str(tokenizer.path) if tokenizer is not None else None,

@@ -41,7 +41,7 @@ def audit_data_json(r) -> dict:
                 "windows": r.tokenizer_agreement.windows, "unchanged": r.tokenizer_agreement.round_trips}},
         "sources": [
             {"path": s.path, "kind": s.kind, "dtype": s.dtype, "tokens": s.tokens, "bytes": s.file_bytes,
-             "trailing_bytes": s.trailing_bytes, "sequences": s.sequences}
+             "trailing_bytes": s.trailing_bytes, "sequences": s.sequences, "articles": _source_articles_json(s.articles)}
             for s in r.sources
         ],
         "articles": None,
@@ -113,6 +113,33 @@ def audit_data_json(r) -> dict:
     return data
 
 
+def _source_articles_json(sa) -> dict | None:
+    if sa is None:
+        return None
+    return {"words": sa.words, "article_words": sa.article_words, "word_rate": _num(sa.word_rate),
+            "scanned_tokens": sa.scanned_tokens, "article_tokens": sa.article_tokens,
+            "token_rate": _num(sa.token_rate), "windows": sa.windows,
+            "zero_article_windows": sa.zero_article_windows}
+
+
+SOURCE_ROWS = 20  # inputs shown in the per-input table; beyond that, the ones with the fewest articles
+
+
+def _sources_table(r) -> Table:
+    """Article rate and empty windows per input, so the one shard that lost its articles stands out."""
+    sources = list(r.sources)
+    note = "words, tokens and windows count in the input they start in"
+    if len(sources) > SOURCE_ROWS:
+        rate = lambda s: math.inf if math.isnan(s.articles.word_rate) else s.articles.word_rate  # noqa: E731
+        sources = sorted(sources, key=rate)[:SOURCE_ROWS]
+        note = f"the {SOURCE_ROWS} of {len(r.sources)} inputs with the lowest article rate; " + note
+    rows = [[s.path, format_value(s.tokens), _pct(s.articles.word_rate),
+             f"{format_value(s.articles.zero_article_windows)} of {format_value(s.articles.windows)}"]
+            for s in sources]
+    return Table("Articles per input", ["input", "tokens", "article words / words", "windows without an article"],
+                 rows, note=note)
+
+
 def audit_data_report(r, findings: list[Finding]) -> Report:
     a, c, i = r.articles, r.coverage, r.integrity
     kinds = sorted({s.kind for s in r.sources})
@@ -153,6 +180,8 @@ def audit_data_report(r, findings: list[Finding]) -> Report:
         tables.append(key_value_table(
             f"Articles ({', '.join(a.words)}), word level", rows,
             note="per-sequence values: share of a window's tokens that belong to article words"))
+        if len(r.sources) > 1:
+            tables.append(_sources_table(r))
         used = [p for p in a.breakdown if p.occurrences]
         if used:
             tables.append(Table(

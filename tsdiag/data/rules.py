@@ -129,15 +129,102 @@ def _pct(x: float) -> float:
     return round(100 * x, 3)
 
 
+NAMED_SOURCES = 5  # inputs named in a message and its evidence; the JSON report lists every one
+
+
+def _judged_sources(result) -> list:
+    """The inputs whose own article rate can be compared: several inputs, and training windows start in them.
+
+    An input no window starts in trains nothing (``TSD-DATA-SHORT`` reports it).
+    """
+    if len(result.sources) < 2:
+        return []
+    return [s for s in result.sources if s.articles is not None and s.articles.windows and s.articles.words]
+
+
+def _rate(sources) -> float:
+    words = sum(s.articles.words for s in sources)
+    return sum(s.articles.article_words for s in sources) / words if words else math.nan
+
+
+def low_article_sources(result, t: Thresholds) -> list:
+    """Inputs far below the others in article words / words, lowest first.
+
+    An input is far below when its rate is under ``article_rate_low_ratio`` x
+    the reference rate, or x the pooled rate of the other inputs.  When every
+    input is under the reference the data set as a whole lost its articles
+    (the pooled comparison says so) and the reference alone names none.
+    """
+    judged = _judged_sources(result)
+    if len(judged) < 2:
+        return []
+    ref = result.reference.word_rate if result.reference is not None and result.reference.word_rate > 0 else None
+    below_ref = [ref is not None and s.articles.word_rate < t.article_rate_low_ratio * ref for s in judged]
+    if all(below_ref):
+        below_ref = [False] * len(judged)
+    low = [s for i, s in enumerate(judged) if s.articles.words >= t.article_source_min_words and (
+           below_ref[i] or s.articles.word_rate < t.article_rate_low_ratio * _rate(judged[:i] + judged[i + 1:]))]
+    return sorted(low, key=lambda s: s.articles.word_rate)
+
+
+def _names(result) -> dict[str, str]:
+    """A short name per input path: the file name, or the whole path where two inputs share a name."""
+    names = [Path(s.path).name for s in result.sources]
+    return {s.path: name if names.count(name) == 1 else s.path for s, name in zip(result.sources, names)}
+
+
+def _listed(names: list[str]) -> str:
+    more = len(names) - NAMED_SOURCES
+    return ", ".join(names[:NAMED_SOURCES]) + (f" and {more} more" if more > 0 else "")
+
+
+def _others(result, low) -> list:
+    return [s for s in _judged_sources(result) if all(s is not o for o in low)]
+
+
+def _low_source_evidence(result, low, t: Thresholds) -> list[Evidence]:
+    name, rest = _names(result), _others(result, low)
+    evidence = [Evidence(f"article words / words, {name[s.path]}", _pct(s.articles.word_rate), "%",
+                         f"{s.path}: {s.articles.article_words:,} of {s.articles.words:,} words")
+                for s in low[:NAMED_SOURCES]]
+    if rest:
+        evidence.append(Evidence("article words / words, the other inputs", _pct(_rate(rest)), "%",
+                                 f"{len(rest)} input(s), {sum(s.articles.words for s in rest):,} words"))
+    evidence.append(Evidence("threshold", t.article_rate_low_ratio, "x reference or x the other inputs",
+                             "article_rate_low_ratio"))
+    return evidence
+
+
+def _low_source_text(result, low) -> str:
+    """Which shards lost their articles, for a finding's message."""
+    name, rest = _names(result), _others(result, low)
+    others = f" vs {_pct(_rate(rest)):.2f}% in the others" if rest else ""
+    if len(low) == 1:
+        s = low[0]
+        return (f"{name[s.path]} is far below the other shards: {_pct(s.articles.word_rate):.2f}% of its words are "
+                f"articles{others}")
+    shown = _listed([f"{name[s.path]} {_pct(s.articles.word_rate):.2f}%" for s in low])
+    return f"{len(low)} shards are far below the others in article words / words: {shown}{others}"
+
+
+def _low_source_fix(result, low) -> str:
+    name = _names(result)
+    return (f"Re-run the pretokenization of {_listed([name[s.path] for s in low])} from the raw stories, the way the "
+            f"other shards were made; decode a few windows of {name[low[0].path]} to find the step that dropped "
+            "the articles.")
+
+
 def article_findings(result, t: Thresholds) -> list[Finding]:
     a, ref = result.articles, result.reference
     if a is None:
         return []
     out = []
+    low = low_article_sources(result, t)
+    pooled = None
     if ref is not None and a.words_total and ref.word_rate > 0 and not math.isnan(a.word_rate):
         ratio = a.word_rate / ref.word_rate
         if ratio < t.article_rate_warn_ratio:
-            severity = Severity.ERROR if ratio < t.article_rate_low_ratio else Severity.WARNING
+            severity = Severity.ERROR if ratio < t.article_rate_low_ratio or low else Severity.WARNING
             evidence = [
                 Evidence("article words / words", _pct(a.word_rate), "%",
                          f"{a.word_count:,} of {a.words_total:,} words in the shards"),
@@ -149,18 +236,22 @@ def article_findings(result, t: Thresholds) -> list[Finding]:
             ]
             if ref.token_rate is not None:
                 evidence.append(Evidence("reference article tokens / tokens", _pct(ref.token_rate), "%", ref.source))
-            out.append(ARTICLE_RATE.finding(
-                f"the data has {ratio:.2f}x the article rate of real text "
-                f"({_pct(a.word_rate):.2f}% of words vs {_pct(ref.word_rate):.2f}%)",
-                evidence, severity=severity))
-    if result.sequences:
-        share = a.zero_article_sequences / result.sequences
-        if share > t.zero_article_share:
-            out.append(ZERO_ARTICLE.finding(
-                f"{a.zero_article_sequences:,} of {result.sequences:,} windows ({_pct(share):.1f}%) have no article",
-                [Evidence("windows without an article", a.zero_article_sequences, "",
-                          f"{result.layout} packing, seq_len {result.seq_len}"),
-                 Evidence("share", _pct(share), "%", f"threshold {_pct(t.zero_article_share)}%")]))
+            message = (f"the data has {ratio:.2f}x the article rate of real text "
+                       f"({_pct(a.word_rate):.2f}% of words vs {_pct(ref.word_rate):.2f}%)")
+            if low:
+                message += "; " + _low_source_text(result, low)
+                evidence += _low_source_evidence(result, low, t)
+            pooled = ARTICLE_RATE.finding(message, evidence, severity=severity,
+                                          fix=_low_source_fix(result, low) if low else None)
+    if pooled is not None:
+        out.append(pooled)
+    elif low:  # the pooled rate hides them: one bad shard among many moves it little
+        evidence = _low_source_evidence(result, low, t)
+        if ref is not None:
+            evidence.append(Evidence("reference article words / words", _pct(ref.word_rate), "%", ref.source))
+        out.append(ARTICLE_RATE.finding(_low_source_text(result, low), evidence, severity=Severity.ERROR,
+                                        fix=_low_source_fix(result, low)))
+    out += _zero_article_findings(result, low, t)
     if a.word_count and a.naive_tokens / a.word_count >= t.naive_article_overcount:
         out.append(NAIVE_COUNT.finding(
             f"counting article ids gives {a.naive_tokens / a.word_count:.2f}x the article words "
@@ -170,6 +261,35 @@ def article_findings(result, t: Thresholds) -> list[Finding]:
              Evidence("naive per sequence, mean", _pct(a.naive_per_sequence_mean), "%",
                       f"vs word-level {_pct(a.per_sequence_mean)}%")]))
     return out
+
+
+def _zero_article_findings(result, low, t: Thresholds) -> list[Finding]:
+    """TSD-H1-ZERO-ARTICLE over all windows, naming the inputs far below the others whose windows lack articles."""
+    a = result.articles
+    if not result.sequences:
+        return []
+    share = a.zero_article_sequences / result.sequences
+    empty = sorted((s for s in low if s.articles.zero_article_share > t.zero_article_share),
+                   key=lambda s: -s.articles.zero_article_share)
+    if share <= t.zero_article_share and not empty:
+        return []
+    name = _names(result)
+    evidence = [Evidence("windows without an article", a.zero_article_sequences, "",
+                         f"{result.layout} packing, seq_len {result.seq_len}"),
+                Evidence("share", _pct(share), "%", f"threshold {_pct(t.zero_article_share)}%")]
+    evidence += [Evidence(f"windows without an article, {name[s.path]}", s.articles.zero_article_windows, "",
+                          f"{s.path}: {_pct(s.articles.zero_article_share):.1f}% of the {s.articles.windows:,} windows "
+                          "starting there")
+                 for s in empty[:NAMED_SOURCES]]
+    overall = f"{a.zero_article_sequences:,} of {result.sequences:,} windows ({_pct(share):.1f}%)"
+    shown = _listed([f"{name[s.path]} {s.articles.zero_article_windows:,} of {s.articles.windows:,}" for s in empty])
+    if share <= t.zero_article_share:  # only the shards far below the others
+        message = f"windows without an article in the shard(s) far below the others in articles: {shown} " \
+                  f"({overall} in all)"
+    else:
+        message = f"{overall} have no article" + (f"; in the shard(s) far below the others in articles: {shown}"
+                                                  if empty else "")
+    return [ZERO_ARTICLE.finding(message, evidence)]
 
 
 def _out_of_range_fix(result) -> str:
