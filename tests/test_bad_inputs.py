@@ -448,6 +448,7 @@ OPTION_CASES = {
     "retrain --time-budget abc": lambda a, t: _retrain(a, t, "--time-budget", "abc"),
     "retrain --device tpu": lambda a, t: _retrain(a, t, "--device", "tpu"),
     "retrain --lr -1": lambda a, t: _retrain(a, t, "--lr", "-1"),
+    "retrain --vocab-size below the data's ids": lambda a, t: _retrain(a, t, "--vocab-size", "10"),
     "retrain --standard --article-weight 5": lambda a, t: _retrain(a, t, "--standard", "--article-weight", "5"),
     "retrain --article-ids 99999": lambda a, t: _retrain(a, t, "--article-ids", "99999"),
     "retrain --article-ids ''": lambda a, t: _retrain(a, t, "--weighted", "--article-ids", ""),

@@ -114,6 +114,13 @@ def test_zero_dim_tensor_and_ppl_only(tmp_path):
     assert t.val_loss.value == pytest.approx(2.0) and t.val_loss.origin == DERIVED and "best_val_ppl" in t.val_loss.source
 
 
+def test_the_current_val_ppl_beats_the_best_one(tmp_path):
+    path = tmp_path / "ppl.pt"
+    torch.save({"model_state_dict": f.Llama2c().state_dict(), "step": 3000, "best_val_ppl": 8.0, "val_ppl": 9.5}, path)
+    t = _inspect(path, health=False).training
+    assert t.val_loss.value == pytest.approx(math.log(9.5)) and t.best_val_loss.value == pytest.approx(math.log(8.0))
+
+
 def test_bare_state_dict_ddp_prefix_and_legacy_format(tmp_path):
     model = f.Llama2c()
     state = {f"module.{k}": v for k, v in model.state_dict().items()}

@@ -109,3 +109,17 @@ def test_bad_inputs_exit_2(cli, tmp_path):
     assert cli("compare", tmp_path / "missing")[0] == 2
     (tmp_path / "notrun.json").write_text("{\"kind\": \"other\"}")
     assert cli("compare", tmp_path / "notrun.json")[0] == 2
+
+
+def test_a_pair_that_differs_in_learning_rate_does_not_blame_the_objective(tmp_path):
+    from tsdiag.compare import read_summary
+    from tsdiag.thresholds import Thresholds
+    from tsdiag.train_rules import compare_findings
+
+    standard = make_run(tmp_path / "standard", other=1.9, article=1.5)
+    weighted = make_run(tmp_path / "weighted", objective="weighted", other=2.1, article=0.714)
+    run = runfolder.read_run(standard)
+    run["config"]["learning_rate"] = 3e-3
+    runfolder.write_run(standard, run)
+    found = codes(compare_findings([read_summary(standard), read_summary(weighted)], Thresholds()))
+    assert "TSD-RUN-UNMATCHED" in found and "TSD-W-OTHER-LOSS" not in found

@@ -94,6 +94,7 @@ def test_inspect_reads_step_and_val_loss(cli, tmp_path, stories, sp_model):
     # the run folder itself answers with its ckpt.pt (model.safetensors beside it has weights only)
     folder_facts = inspect_checkpoint(out / "standard")
     assert folder_facts.path.name == "ckpt.pt" and folder_facts.training.step.value == 6
+    assert not folder_facts.siblings   # its model.safetensors is the same state, not another checkpoint
     # a run folder that lost its run.json still compares with its step and val loss
     shutil.copytree(out / "standard", tmp_path / "copy")
     (tmp_path / "copy" / "run.json").unlink()
@@ -156,6 +157,14 @@ def test_a_pair_stopped_in_its_first_run_resumes_both(tmp_path, stories, sp_mode
         [("standard", "completed", 6), ("weighted", "completed", 6)]
     with pytest.raises(InputError, match="nothing to resume"):
         run_recipes(["standard"], data, tmp_path / "elsewhere", options=options, resume=True)
+    # a pair whose first run completed and whose second stopped: resuming trains only the second, and the
+    # weighted run's own settings given to --both do not block resuming the standard one
+    (tmp_path / "weighted" / "run.json").unlink()
+    (tmp_path / "weighted" / "ckpt.pt").unlink()
+    again = run_recipes(["standard", "weighted"], data, tmp_path, options={**options, "article_weight": 3.0},
+                        resume=True)
+    assert [(o.config.recipe, o.result.status) for o in again] == [("standard", "completed"), ("weighted", "completed")]
+    assert again[1].config.article_weight == 3.0 and again[0].config.article_weight == 1.0
 
 
 def test_nonfinite_loss_stops_with_last_good_weights(cli, tmp_path, stories, sp_model):
@@ -282,6 +291,14 @@ def test_a_shorter_reproduction_keeps_the_shape_of_the_suspect_schedule():
     assert (same.max_iters, same.lr_decay_iters, same.warmup_iters) == (100_000, 200_000, 1_000)
     explicit = make_config("weighted", suspect, {"max_iters": 300, "lr_decay_iters": 300})
     assert explicit.lr_decay_iters == 300 and explicit.warmup_iters == 3
+
+
+def test_a_new_dim_does_not_keep_the_suspect_feed_forward_width():
+    suspect = {"dim": (64, "ckpt.pt: model_args.dim"), "n_heads": (4, "ckpt.pt: model_args.n_heads"),
+               "hidden_dim": (192, "ckpt.pt: w1 shape[0]")}
+    assert make_config("standard", suspect, {"max_iters": 5}).hidden_dim == 192
+    resized = make_config("standard", suspect, {"max_iters": 5, "dim": 32})
+    assert resized.hidden_dim is None and "for its own dim" in resized.provenance["hidden_dim"]
 
 
 def test_both_shares_options_but_the_standard_run_keeps_weight_one():

@@ -51,14 +51,32 @@ class RunSummary:
                  ("seed", self.seed, other.seed),
                  ("steps", self.steps, other.steps),
                  ("tokens per step", self.tokens_per_step, other.tokens_per_step)]
-        pairs += [(f"architecture.{k}", self.architecture.get(k), other.architecture.get(k)) for k in _ARCH_KEYS]
+        pairs += [(f"architecture.{k}", _family(self.architecture.get(k)) if k == "family" else self.architecture.get(k),
+                   _family(other.architecture.get(k)) if k == "family" else other.architecture.get(k))
+                  for k in _ARCH_KEYS]
+        mine, theirs = self.recipe_settings(), other.recipe_settings()
+        pairs += [(f"config.{k}", mine.get(k), theirs.get(k)) for k in _RECIPE_SETTINGS]
         return [(name, a, b) for name, a, b in pairs if a is not None and b is not None and a != b]
+
+    def recipe_settings(self) -> dict[str, Any]:
+        """The training settings a run recorded (the schedule as it ran), beyond its objective."""
+        return {**self.run.get("config", {}), **self.run.get("schedule", {})}
 
     def to_dict(self) -> dict[str, Any]:
         keys = ("name", "path", "kind", "recipe", "objective", "article_weight", "normalize", "status", "steps",
                 "tokens_seen", "final_val_loss", "best_val_loss", "article_loss", "other_loss", "ratio",
                 "tokens_per_s", "mfu", "data_fingerprint", "seed")
         return {k: getattr(self, k) for k in keys} | {"architecture": self.architecture}
+
+
+# settings besides the objective that make two runs train differently
+_RECIPE_SETTINGS = ("learning_rate", "min_lr", "warmup_iters", "lr_decay_iters", "weight_decay", "beta1", "beta2",
+                    "grad_clip", "batch_size", "gradient_accumulation_steps", "max_seq_len", "dropout")
+
+
+def _family(name: Any) -> Any:
+    """One spelling per model family (run.json says llama2c, inspect says llama2.c)."""
+    return {"llama2.c": "llama2c", "hf-llama": "llama2c", "hf-gpt2": "nanogpt"}.get(name, name)
 
 
 def read_summary(path: str | Path) -> RunSummary:

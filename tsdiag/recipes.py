@@ -157,6 +157,10 @@ def make_config(
         config.max_iters = None  # a budget without --max-iters: the loop estimates the steps that fit
         config.provenance["max_iters"] = "estimated from --time-budget"
     _fit_schedule(config, suspect or {})
+    hidden = (suspect or {}).get("hidden_dim")
+    if hidden is not None and (options or {}).get("dim") is not None and (options or {}).get("hidden_dim") is None:
+        config.hidden_dim = None  # the suspect's feed-forward width belongs to its own dim: derive it from --dim
+        config.provenance["hidden_dim"] = f"default for --dim {config.dim} ({hidden[1]} is {hidden[0]:,}, for its own dim)"
     validate(config)
     return config
 

@@ -115,10 +115,14 @@ def sibling_checkpoints(path: Path, shapes: frozenset | None = None,
     ``folder`` defaults to the checkpoint's own; ``shapes`` (see :func:`shape_signature`) keeps
     only checkpoints of the same architecture: another model's later step says nothing about this one.
     """
+    from tsdiag.train.runfolder import CHECKPOINT_FILE, MODEL_FILE
+
     folder = folder or path.parent
     siblings, notes = [], []
+    # a tsdiag run folder's model.safetensors is the same state as its ckpt.pt, not another checkpoint
+    same_state = path.parent / MODEL_FILE if path.name == CHECKPOINT_FILE else None
     candidates = [p for p in sorted(folder.iterdir())
-                  if p.resolve() != path.resolve() and _looks_like_checkpoint(p)]
+                  if p.resolve() != path.resolve() and p != same_state and _looks_like_checkpoint(p)]
     for candidate in candidates[:MAX_SIBLINGS]:
         try:
             raw = read_checkpoint(candidate)

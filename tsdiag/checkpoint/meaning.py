@@ -348,9 +348,10 @@ class Interpreter:
         best_ppl = values.get("best_val_ppl")
         if state.best_val_loss is None and best_ppl is not None and _num(best_ppl.value) and best_ppl.value > 0:
             state.best_val_loss = Sourced(math.log(best_ppl.value), f"ln of {best_ppl.source}", DERIVED)
-        state.val_loss = values.get("val_loss") or state.best_val_loss
+        state.val_loss = values.get("val_loss")
         if state.val_loss is None and state.val_ppl is not None and _num(state.val_ppl.value) and state.val_ppl.value > 0:
             state.val_loss = Sourced(math.log(state.val_ppl.value), f"ln of {state.val_ppl.source}", DERIVED)
+        state.val_loss = state.val_loss or state.best_val_loss  # the current value first, the best one failing it
         self._hf_trainer_state(state)
         self._lightning_checkpoint_callback(state)
         state.optimizer = self.optimizer_state()

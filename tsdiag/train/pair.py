@@ -43,10 +43,28 @@ def _flag(key: str) -> str:
     return _FLAGS.get(key, "--" + key.replace("_", "-"))
 
 
+def _finished(out_dir: Path, options: Mapping[str, Any]) -> bool:
+    """A completed run that this resume asks nothing more of (no longer --max-iters)."""
+    run = runfolder.read_run(out_dir)
+    wanted = options.get("max_iters")
+    return run.get("status") == "completed" and (wanted is None or wanted <= run.get("step", 0))
+
+
+def _finished_outcome(out_dir: Path) -> RecipeOutcome:
+    """The record of a run already completed, reported beside the one this resume trains."""
+    run = runfolder.read_run(out_dir)
+    config = resume_config(out_dir, {})
+    article = ArticleSetup(ids=run.get("article_ids", []), pieces=run.get("article_pieces", []),
+                           source=run.get("article_ids_source", ""))
+    return RecipeOutcome(config=config, article=article, findings=[], result=RunResult(out_dir, "completed", run))
+
+
 def resume_config(out_dir: Path, options: Mapping[str, Any]) -> TrainConfig:
     """The saved run's config, with only the options a resumed run may change."""
     run = runfolder.read_run(out_dir)
     saved = run["config"]
+    if saved.get("objective") == "standard":  # --both passes the weighted run's settings too: not this run's
+        options = {k: v for k, v in options.items() if k not in ("article_weight", "normalize")}
     fixed = sorted(k for k, v in options.items()
                    if v is not None and k not in RESUMABLE_OPTIONS and saved.get(k, v) != v)  # same value: fine
     if fixed:
@@ -80,11 +98,14 @@ def run_recipes(
     explicit_ids = options.pop("article_ids", None)
     # every recipe is checked before the first one trains: --both must not spend a whole standard run
     # and then refuse the weighted one
-    plans = []
+    plans, done = [], []
     for recipe in recipes:
         out_dir = Path(out) / recipe
         # --resume of a pair stopped before its second recipe started: that one starts fresh
         recipe_resume = resume and (out_dir / runfolder.RUN_FILE).is_file()
+        if recipe_resume and _finished(out_dir, options):
+            done.append(recipe)  # the pair stopped in its second run: the first one needs nothing more
+            continue
         if recipe_resume:
             config = resume_config(out_dir, options)
         else:
@@ -99,19 +120,26 @@ def run_recipes(
             raise InputError("--article-ids", "the weighted objective needs article ids: pass --tokenizer (its "
                                               "article pieces are used) or --article-ids")
         plans.append((recipe, out_dir, config, split, article, recipe_resume))
-    if resume and not any(plan[-1] for plan in plans):
+    if resume and not done and not any(plan[-1] for plan in plans):
         raise InputError(Path(out) / recipes[0], f"no {runfolder.RUN_FILE} here: nothing to resume")
-    outcomes: list[RecipeOutcome] = []
+    outcomes: list[RecipeOutcome] = [_finished_outcome(Path(out) / recipe) for recipe in done]
     runtime = None
     for recipe, out_dir, config, split, article, recipe_resume in plans:
         explicit = article.ids if article.source == "--article-ids" else None
         findings = article_id_findings(explicit, article.pieces, article.tokenizer_ids, data.info.get("tokenizer"))
         info = {**data.info, "article_token_share": article_token_share(split.train, article.ids)}
         runtime = runtime or setup_runtime(config.device)
+        created = [p for p in (Path(out_dir), *Path(out_dir).parents) if not p.exists()]
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         reporter = reporter_for(recipe) if reporter_for is not None else None
-        result = retrain(config, split, out_dir, article=article, data_info=info, resume=recipe_resume,
-                         reporter=reporter, runtime=runtime)
+        try:
+            result = retrain(config, split, out_dir, article=article, data_info=info, resume=recipe_resume,
+                             reporter=reporter, runtime=runtime)
+        except InputError:
+            for folder in created:  # refused before anything was written: leave no empty folders behind
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
+            raise
         outcomes.append(RecipeOutcome(config=config, article=article, findings=findings, result=result))
         if result.status == "interrupted":
             break  # Ctrl-C: the user asked to stop, so the next recipe does not start
