@@ -444,6 +444,7 @@ OPTION_CASES = {
     "logs --vocab-size 1": lambda a, t: ["logs", a.log, "--vocab-size", "1"],
     "diagnose without inputs": lambda a, t: ["diagnose"],
     "diagnose --layout foo": lambda a, t: ["diagnose", "--data", a.shards["bin"], "-t", a.sp, "--layout", "foo"],
+    "diagnose --layout foo without --data": lambda a, t: ["diagnose", "--log", a.log, "--layout", "foo"],
     "retrain --time-budget ''": lambda a, t: _retrain(a, t, "--time-budget", ""),
     "retrain --time-budget abc": lambda a, t: _retrain(a, t, "--time-budget", "abc"),
     "retrain --device tpu": lambda a, t: _retrain(a, t, "--device", "tpu"),

@@ -170,8 +170,8 @@ def test_article_words_option(tok, tmp_path):
 
 def test_bad_arguments(tok, tmp_path):
     path = write_shard(tmp_path, "bin", tok)
-    for kwargs, message in (({"layout": "megatron"}, "unknown layout"), ({"seq_len": 0}, "seq-len"),
-                            ({"sample": 0}, "sample"), ({"dtype": "float32"}, "unsupported dtype"),
+    for kwargs, message in (({"layout": "megatron"}, "is not a layout"), ({"seq_len": 0}, "seq-len"),
+                            ({"sample": 0}, "sample"), ({"dtype": "float32"}, "is not supported"),
                             ({"article_words": ["a b"]}, "letter strings")):
         with pytest.raises(InputError, match=message):
             audit_shards([path], tokenizer=tok, **kwargs)

@@ -18,7 +18,7 @@ def audit_data(
     layout: Annotated[str, typer.Option("--layout", help="How the trainer packs windows: llama2c (per shard, seq_len+1 reads), nanogpt (per file), contiguous (all files back to back).")] = "llama2c",
     sample: Annotated[Optional[int], typer.Option("--sample", help="Audit N random windows instead of all.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for --sample.")] = 0,
-    dtype: Annotated[str, typer.Option("--dtype", help="Token type of .bin files: uint16 (llama2.c, nanoGPT) or uint32.")] = "uint16",
+    dtype: Annotated[str, typer.Option("--dtype", help="Token type of .bin files: uint16 (llama2.c, nanoGPT), uint32, int32 or int64.")] = "uint16",
     vocab_size: Annotated[Optional[int], typer.Option("--vocab-size", help="Model vocabulary size; ids at or past it are out of range.")] = None,
     reference_text: Annotated[Optional[Path], typer.Option("--reference-text", help="Raw text to compare article rates with (tokenized with --tokenizer). Default: the built-in TinyStories word-level rate.")] = None,
     article_words: Annotated[str, typer.Option("--article-words", help="Comma-separated words counted as articles.")] = "a,an,the",

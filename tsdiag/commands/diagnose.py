@@ -21,7 +21,7 @@ def diagnose(
     run: Annotated[Optional[list[Path]], typer.Option("--run", "-r", help="tsdiag run folder from `tsdiag retrain`. Repeatable; a weighted and a standard run are compared.")] = None,
     seq_len: Annotated[int, typer.Option("--seq-len", min=1, help="Packed sequence length of the data.")] = 512,
     layout: Annotated[str, typer.Option("--layout", help="How the trainer packs windows: llama2c, nanogpt or contiguous.")] = "llama2c",
-    dtype: Annotated[str, typer.Option("--dtype", help="Token dtype of .bin shards: uint16 or uint32.")] = "uint16",
+    dtype: Annotated[str, typer.Option("--dtype", help="Token dtype of .bin shards: uint16, uint32, int32 or int64.")] = "uint16",
     vocab_size: Annotated[Optional[int], typer.Option("--vocab-size", min=2, help="Vocabulary size, when no checkpoint or tokenizer says it.")] = None,
     unsafe_pickle: Annotated[bool, typer.Option("--unsafe-pickle", help="DANGEROUS: unpickle arbitrary objects in checkpoints you trust.")] = False,
     out: OutputOptions = None,
@@ -54,6 +54,13 @@ def diagnose(
         seq_len=seq_len, layout=layout, dtype=dtype, vocab_size=vocab_size,
         allow_unsafe_pickle=unsafe_pickle,
     )
+    from tsdiag.data.audit import LAYOUTS
+    from tsdiag.data.shards import DTYPES
+
+    if layout not in LAYOUTS:  # checked even without --data: a typo must not pass silently
+        raise InputError("--layout", f"{layout!r} is not a layout (use {', '.join(LAYOUTS)})")
+    if dtype not in DTYPES:
+        raise InputError("--dtype", f"{dtype!r} is not supported (use {', '.join(DTYPES)})")
     if not inputs.describe():
         raise InputError("diagnose", "nothing to diagnose: give --checkpoint, --checkpoint-dir, --data, --log or --run")
     if unsafe_pickle:

@@ -25,16 +25,16 @@ def parse_duration(text: str) -> float:
     try:
         return float(text[:-1]) * scale if scale else float(text)
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a duration (e.g. 600, 90s, 15m, 1.5h)") from None
+        raise typer.BadParameter(f"{text!r} is not a duration (e.g. 600, 90s, 15m, 1.5h)", param_hint="--time-budget") from None
 
 
 def parse_ids(text: str) -> list[int]:
     try:
         ids = [int(part) for part in text.replace(" ", "").split(",") if part]
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a comma-separated list of token ids") from None
+        raise typer.BadParameter(f"{text!r} is not a comma-separated list of token ids", param_hint="--article-ids") from None
     if not ids:
-        raise typer.BadParameter("no token id given")
+        raise typer.BadParameter("no token id given", param_hint="--article-ids")
     return ids
 
 
@@ -45,7 +45,7 @@ def retrain(
     both: Annotated[bool, typer.Option("--both", help="Same as --standard --weighted: the matched pair, then the comparison.", rich_help_panel=_OBJECTIVE)] = False,
     data: Annotated[Optional[list[Path]], typer.Option("--data", help="Token shards (.bin/.npy/.pt/parquet/…) or story text; repeatable, globs work.", rich_help_panel=_DATA)] = None,
     tokenizer: Annotated[Optional[Path], typer.Option("--tokenizer", help="Tokenizer (.model, tokenizer.json, meta.pkl): tokenizes text, gives vocab size and article ids.", rich_help_panel=_DATA)] = None,
-    dtype: Annotated[str, typer.Option("--dtype", help="Token dtype of .bin shards: uint16 or uint32.", rich_help_panel=_DATA)] = "uint16",
+    dtype: Annotated[str, typer.Option("--dtype", help="Token dtype of .bin shards: uint16, uint32, int32 or int64.", rich_help_panel=_DATA)] = "uint16",
     text_column: Annotated[str, typer.Option("--text-column", help="Column holding text in jsonl/parquet data.", rich_help_panel=_DATA)] = "text",
     from_: Annotated[Optional[Path], typer.Option("--from", help="Copy architecture and hyperparameters of a suspect run: a checkpoint or a yaml/json training config.", rich_help_panel=_TRAINING)] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Run folders go to OUT/standard and OUT/weighted.", rich_help_panel=_TRAINING)] = Path("runs/retrain"),

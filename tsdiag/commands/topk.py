@@ -16,7 +16,7 @@ def topk(
     k: Annotated[int, typer.Option("--k", "-k", help="Vocabulary size to keep (special ids and the fallback included).")] = 10000,
     tokenizer: Annotated[Optional[Path], typer.Option("--tokenizer", "-t", help="Tokenizer of the shards: its BOS/EOS/UNK are kept, pieces go into the map.")] = None,
     vocab_size: Annotated[Optional[int], typer.Option("--vocab-size", help="Old vocabulary size (default: the tokenizer's).")] = None,
-    dtype: Annotated[str, typer.Option("--dtype", help="Token type of .bin inputs: uint16 or uint32.")] = "uint16",
+    dtype: Annotated[str, typer.Option("--dtype", help="Token type of .bin inputs: uint16, uint32, int32 or int64.")] = "uint16",
     text_column: Annotated[str, typer.Option("--text-column", help="Text column of jsonl/json/parquet/arrow inputs.")] = "text",
     write_map_to: Annotated[Optional[Path], typer.Option("--map", help="Write the mapping here (.json; the .npy lookup table goes beside it).")] = None,
     rewrite: Annotated[Optional[Path], typer.Option("--rewrite", help="Rewrite every input into this folder (created if missing) as remapped .bin shards (uint16 when K <= 65536).")] = None,

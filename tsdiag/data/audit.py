@@ -1063,7 +1063,7 @@ def audit_shards(
     if isinstance(paths, (str, Path)):
         paths = [paths]
     if layout not in LAYOUTS:
-        raise InputError(layout, f"unknown layout (use {', '.join(LAYOUTS)})")
+        raise InputError("--layout", f"{layout!r} is not a layout (use {', '.join(LAYOUTS)})")
     if seq_len < 1:
         raise InputError("--seq-len", f"must be at least 1, got {seq_len}")
     if sample is not None and sample < 1:

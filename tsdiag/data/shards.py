@@ -587,7 +587,7 @@ def open_sources(paths: Iterable[str | Path], *, dtype: str = "uint16", tokenize
                  workdir: Path | None = None, on_source=None) -> list[TokenSource]:
     """Every input named by ``paths`` as a :class:`TokenSource` (``on_source(source)`` after each)."""
     if dtype not in DTYPES:
-        raise InputError(dtype, f"unsupported dtype (use {', '.join(DTYPES)})")
+        raise InputError("--dtype", f"{dtype!r} is not supported (use {', '.join(DTYPES)})")
     tokenizer = _as_tokenizer(tokenizer)
     sources = []
     for i, path in enumerate(expand_paths(paths)):
@@ -610,7 +610,7 @@ def load_token_array(paths, *, dtype: str = "uint16", tokenizer: "Tokenizer | No
     if isinstance(paths, (str, Path)):
         paths = [paths]
     if dtype not in DTYPES:
-        raise InputError(dtype, f"unsupported dtype (use {', '.join(DTYPES)})")
+        raise InputError("--dtype", f"{dtype!r} is not supported (use {', '.join(DTYPES)})")
     tokenizer = _as_tokenizer(tokenizer)
     arrays = []
     for path in expand_paths(paths):
