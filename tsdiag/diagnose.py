@@ -363,9 +363,20 @@ def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
         summaries = [read_summary(r) for r in inputs.runs]
         checks.append(check_runs(summaries, compare_findings(summaries, t)))
 
+    filtered: set[str] = set()
     for check in checks:
-        check.findings = select_findings(check.findings, select, ignore)
-    return Diagnosis(inputs.describe(), checks, decide(checks))
+        kept = select_findings(check.findings, select, ignore)
+        filtered |= {f.hypothesis for f in check.findings if f not in kept and f.severity >= Severity.WARNING}
+        check.findings = kept
+    rows = decide(checks)
+    for row in rows:  # a hypothesis whose findings were filtered away was not ruled out: it was not looked at
+        if row.code in filtered and row.verdict == "ruled_out":
+            row.verdict, row.evidence, row.action = "not_checked", [], "its findings were left out by --select/--ignore"
+    if filtered:
+        rows.sort(key=lambda r: (VERDICTS.index(r.verdict), PRIORITY.index(r.code), -len(r.findings)))
+        for rank, row in enumerate(rows, start=1):
+            row.rank = rank
+    return Diagnosis(inputs.describe(), checks, rows)
 
 
 # ------------------------------------------------------------------ report
