@@ -196,3 +196,15 @@ def test_a_later_checkpoint_of_another_model_is_not_a_newer_sibling(tmp_path):
     f.llama2c_checkpoint(tmp_path / "c.pt", iter_num=4000)                        # the same model, later
     result = inspect_checkpoint(mine, health=False)
     assert "TSD-H5-NOT-LATEST" in {x.code for x in result.findings}
+
+
+def test_folder_listing_ranks_only_the_main_model(tmp_path):
+    from tsdiag.checkpoint import inspect_directory
+
+    f.llama2c_checkpoint(tmp_path / "ckpt_1000.pt", iter_num=1000)
+    f.llama2c_checkpoint(tmp_path / "ckpt_2000.pt", iter_num=2000)
+    f.nanogpt_checkpoint(tmp_path / "nano.pt", iter_num=9000, best_val_loss=0.5)   # another model, later, better
+    listing = inspect_directory(tmp_path)
+    marks = {e.path.name: (e.newest, e.best, e.other_model) for e in listing.entries}
+    assert marks["nano.pt"] == (False, False, True)
+    assert marks["ckpt_2000.pt"][0] is True and not marks["ckpt_1000.pt"][2]

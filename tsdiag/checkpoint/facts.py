@@ -225,6 +225,7 @@ class DirectoryEntry:
     val_loss_source: str = ""
     newest: bool = False
     best: bool = False
+    other_model: bool = False      # weight shapes differ from the folder's main model: not ranked with it
 
 
 @dataclass

@@ -143,6 +143,21 @@ def sibling_checkpoints(path: Path, shapes: frozenset | None = None,
     return siblings, notes
 
 
+def _mark_other_models(entries: list[DirectoryEntry], signatures: list[frozenset]) -> None:
+    """Checkpoints whose weight shapes differ from the folder's main model (the one with the most
+    checkpoints, then the furthest step) are another model: its later step says nothing about this run."""
+    groups: dict[frozenset, list[DirectoryEntry]] = {}
+    for entry, signature in zip(entries, signatures):
+        groups.setdefault(signature, []).append(entry)
+    if len(groups) < 2:
+        return
+    main = max(groups.values(), key=lambda g: (len(g), max((e.step or 0) for e in g)))
+    for group in groups.values():
+        if group is not main:
+            for entry in group:
+                entry.other_model = True
+
+
 def shape_signature(raw: RawCheckpoint) -> frozenset:
     """The distinct weight shapes: equal for every checkpoint of one model (a tied copy or not)."""
     return frozenset(tuple(ref.shape) for ref in raw.weights.values())
@@ -233,6 +248,7 @@ def inspect_directory(path: str | Path, *, allow_unsafe_pickle: bool = False) ->
     if not path.is_dir():
         raise InputError(path, "not a folder")
     listing = DirectoryListing(path=path, entries=[])
+    signatures: list[frozenset] = []
     for candidate in sorted(path.iterdir()):
         if candidate.name.startswith(".") or not (_looks_like_checkpoint(candidate) or (
                 candidate.is_file() and reader_for(candidate) is not None and candidate.stat().st_size > 0)):
@@ -243,6 +259,7 @@ def inspect_directory(path: str | Path, *, allow_unsafe_pickle: bool = False) ->
             listing.skipped.append((candidate, exc.problem))
             continue
         training = summarize_training(raw)
+        signatures.append(shape_signature(raw))
         stat = candidate.stat()
         listing.entries.append(DirectoryEntry(
             path=candidate, format=raw.format, step=training.step.value if training.step else None,
@@ -254,12 +271,13 @@ def inspect_directory(path: str | Path, *, allow_unsafe_pickle: bool = False) ->
     if not listing.entries:
         detail = f" ({len(listing.skipped)} unreadable)" if listing.skipped else ""
         raise InputError(path, f"no checkpoints found in this folder{detail}")
+    _mark_other_models(listing.entries, signatures)
     listing.entries.sort(key=lambda e: (e.step is None, e.step if e.step is not None else 0, e.mtime))
-    with_step = [e for e in listing.entries if e.step is not None]
-    newest = max(with_step, key=lambda e: (e.step, e.mtime)) if with_step else max(listing.entries,
-                                                                                     key=lambda e: e.mtime)
+    main = [e for e in listing.entries if not e.other_model]
+    with_step = [e for e in main if e.step is not None]
+    newest = max(with_step, key=lambda e: (e.step, e.mtime)) if with_step else max(main, key=lambda e: e.mtime)
     newest.newest = True
-    with_loss = [e for e in listing.entries if isinstance(e.val_loss, (int, float)) and e.val_loss == e.val_loss]
+    with_loss = [e for e in main if isinstance(e.val_loss, (int, float)) and e.val_loss == e.val_loss]
     if with_loss:
         min(with_loss, key=lambda e: e.val_loss).best = True
     return listing

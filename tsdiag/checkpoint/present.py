@@ -240,7 +240,8 @@ def summary_report(items: list[CheckpointInspection]) -> Report:
 def directory_report(listing: DirectoryListing) -> Report:
     rows = []
     for e in listing.entries:
-        marks = ", ".join(m for m, on in (("newest", e.newest), ("best", e.best)) if on)
+        marks = ", ".join(m for m, on in (("newest", e.newest), ("best", e.best), ("another model", e.other_model))
+                          if on)
         rows.append([e.path.name, e.format, format_value(e.step) if e.step is not None else "-",
                      format_value(e.epoch) if e.epoch is not None else "-", _num(e.val_loss, 4), _when(e.mtime),
                      _size(e.size_bytes), marks])
@@ -248,9 +249,13 @@ def directory_report(listing: DirectoryListing) -> Report:
             "checkpoints": [{"path": str(e.path), "format": e.format, "step": e.step, "epoch": e.epoch,
                              "val_loss": e.val_loss, "mtime": e.mtime, "size_bytes": e.size_bytes,
                              "step_source": e.step_source, "val_loss_source": e.val_loss_source,
-                             "newest": e.newest, "best": e.best} for e in listing.entries],
+                             "newest": e.newest, "best": e.best, "other_model": e.other_model}
+                            for e in listing.entries],
             "skipped": [{"path": str(p), "problem": why} for p, why in listing.skipped]}
     notes = [f"skipped {p.name}: {why}" for p, why in listing.skipped]
+    others = [e.path.name for e in listing.entries if e.other_model]
+    if others:
+        notes.append(f"{', '.join(others)}: another model (its weight shapes differ), not ranked for newest/best")
     return Report(command=COMMAND, title=f"tsdiag inspect {listing.path} (folder)",
                   tables=[Table("Checkpoints by step", ["checkpoint", "format", "step", "epoch", "val loss",
                                                         "modified", "size", ""], rows)],
