@@ -110,3 +110,10 @@ def test_plot_labels_tell_files_of_the_same_name_apart():
     assert short_names(["runs/standard/metrics.csv", "runs/weighted/metrics.csv"]) == \
         ["standard/metrics.csv", "weighted/metrics.csv"]
     assert short_names(["a.log", "b/c.log"]) == ["a.log", "c.log"]
+
+
+def test_a_run_folder_is_read_through_its_metrics_csv(cli, tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.csv").write_text("step,loss\n1,6.2\n2,6.0\n3,5.9\n")
+    code, out, _ = cli("logs", tmp_path / "run", "--json", "--fail-on", "never")
+    assert code == 0 and json.loads(out)["path"].endswith("metrics.csv")

@@ -73,6 +73,6 @@ def read_checkpoint(path: Path, *, allow_unsafe_pickle: bool = False) -> RawChec
     if reader is None:
         if path.is_dir():
             raise InputError(path, "a folder without config.json or model weights: not a Hugging Face model "
-                                   "folder (inspect a folder of checkpoints with inspect_directory)")
+                                   "folder (`tsdiag inspect FOLDER` lists a folder of checkpoints)")
         raise _not_recognised(path)
     return reader.read(path, allow_unsafe_pickle=allow_unsafe_pickle)

@@ -65,10 +65,11 @@ def _resolve(path: Path) -> Path:
     if not path.exists():
         raise InputError(path, "no such file or directory")
     if path.is_dir():
-        state = path / HF_STATE
-        if state.is_file():
-            return state
-        raise InputError(path, f"a folder, not a log file (a Hugging Face checkpoint folder would hold {HF_STATE})")
+        for name in (HF_STATE, "metrics.csv"):  # a Hugging Face checkpoint folder, a tsdiag run folder
+            if (path / name).is_file():
+                return path / name
+        raise InputError(path, f"a folder, not a log file (a Hugging Face checkpoint folder would hold {HF_STATE}, "
+                               "a tsdiag run folder metrics.csv)")
     if path.stat().st_size == 0:
         raise InputError(path, "empty file")
     return path
