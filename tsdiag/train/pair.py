@@ -103,11 +103,11 @@ def run_recipes(
         out_dir = Path(out) / recipe
         # --resume of a pair stopped before its second recipe started: that one starts fresh
         recipe_resume = resume and (out_dir / runfolder.RUN_FILE).is_file()
-        if recipe_resume and _finished(out_dir, options):
-            done.append(recipe)  # the pair stopped in its second run: the first one needs nothing more
-            continue
         if recipe_resume:
-            config = resume_config(out_dir, options)
+            config = resume_config(out_dir, options)  # (refuses changed options, finished run or not)
+            if len(recipes) > 1 and _finished(out_dir, options):
+                done.append(recipe)  # the pair stopped in its second run: the first one needs nothing more
+                continue
         else:
             if (out_dir / runfolder.CHECKPOINT_FILE).exists():
                 raise InputError(out_dir, "holds a run already: pass --resume to continue it, or another --out")
