@@ -182,3 +182,8 @@ def test_public_api_names_resolve():
         assert callable(getattr(tsdiag, name)), name  # still the function once its module is imported
     with pytest.raises(AttributeError):
         tsdiag.not_a_thing
+
+
+def test_rules_markdown_flag_matches_format_markdown(cli):
+    assert cli("rules", "--markdown")[1] == cli("rules", "--format", "markdown")[1]
+    assert json.loads(cli("rules", "--json")[1])["tsdiag_version"]

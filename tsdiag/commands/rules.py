@@ -14,6 +14,7 @@ def rules(
     code: Annotated[Optional[str], typer.Argument(help="A finding code (or prefix such as TSD-H4) to explain.")] = None,
     format_: Annotated[OutputFormat, typer.Option("--format", "-f", help="rich, json or markdown.")] = OutputFormat.rich,
     json_: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Same as --format markdown (docs/findings.md is made so).")] = False,
 ) -> None:
     """List every finding code with its severity and summary, or explain one.
 
@@ -25,7 +26,13 @@ def rules(
     """
     import json
 
+    from tsdiag import __version__
     from tsdiag.findings import HYPOTHESES, all_rules
+
+    if json_ and markdown:
+        raise InputError("--json", "use only one of --json and --markdown")
+    if markdown:
+        format_ = OutputFormat.markdown
     from tsdiag.report import Report, Table, make_console, render_rich
 
     known = all_rules()
@@ -38,7 +45,8 @@ def rules(
              "summary": r.summary, "why": r.why, "fix": r.fix}
             for r in chosen
         ]
-        typer.echo(json.dumps({"schema": 1, "command": "rules", "rules": payload}, indent=2))
+        typer.echo(json.dumps({"schema": 1, "tsdiag_version": __version__, "command": "rules", "rules": payload},
+                              indent=2))
         return
     if code is not None and len(chosen) == 1:
         r = chosen[0]
