@@ -245,3 +245,11 @@ def test_example_ci_workflow_command_runs(tmp_path, sp_model):
     assert done.returncode == 1, done.stderr  # the article-starved shard is an error: the job fails
     text = summary.read_text()
     assert "### Decision matrix" in text and "CONFIRMED" in text and "TSD-H1-" in text
+
+
+def test_two_checkpoints_evidence_names_their_folder(tmp_path):
+    a = healthy_checkpoint(tmp_path / "standard", iter_num=2000, best_val_loss=1.2)
+    b = healthy_checkpoint(tmp_path / "weighted", iter_num=2000, best_val_loss=2.4)
+    d = diagnose(DiagnoseInputs(checkpoints=[a, b]))
+    measured = [e for c in d.checks for e in c.measured.get("H2", []) if e.name == "val loss"]
+    assert {e.source.split("/")[0] for e in measured} == {"standard", "weighted"}

@@ -118,26 +118,28 @@ class Diagnosis:
 
 # ------------------------------------------------------------------ checks
 
-def _sourced_evidence(name: str, sourced, unit: str = "") -> Evidence:
-    return Evidence(name, sourced.value, unit, sourced.source)
+def _sourced_evidence(name: str, sourced, unit: str = "", where: str = "") -> Evidence:
+    """``where`` (the checkpoint's folder) goes before a source that names only the file: two runs'
+    ckpt.pt must not read alike in the matrix."""
+    return Evidence(name, sourced.value, unit, f"{where}/{sourced.source}" if where else sourced.source)
 
 
-def check_checkpoint(inspection) -> Check:
-    """What ``inspect`` measured, by hypothesis."""
-    name = inspection.path.name
+def check_checkpoint(inspection, where: str = "") -> Check:
+    """What ``inspect`` measured, by hypothesis (``where`` prefixes the sources, see _sourced_evidence)."""
+    name = f"{where}/{inspection.path.name}" if where else inspection.path.name
     check = Check("inspect", str(inspection.path), list(inspection.findings))
     training, hyper, arch = inspection.training, inspection.hyperparameters, inspection.architecture
     val = training.val_loss or training.best_val_loss
     if val is not None:
-        check.measure("H2", _sourced_evidence("val loss", val, "nats/token"))
+        check.measure("H2", _sourced_evidence("val loss", val, "nats/token", where))
     if training.step is not None and "max_iters" in hyper:
-        check.measure("H2", _sourced_evidence("step", training.step),
-                      _sourced_evidence("max_iters", hyper["max_iters"]))
+        check.measure("H2", _sourced_evidence("step", training.step, where=where),
+                      _sourced_evidence("max_iters", hyper["max_iters"], where=where))
     for key in ("learning_rate", "min_lr", "lr_decay_iters", "warmup_iters"):
         if key in hyper:
-            check.measure("H3", _sourced_evidence(key, hyper[key]))
+            check.measure("H3", _sourced_evidence(key, hyper[key], where=where))
     if arch.vocab_size is not None:
-        check.measure("H4", _sourced_evidence("vocab_size", arch.vocab_size, "tokens"))
+        check.measure("H4", _sourced_evidence("vocab_size", arch.vocab_size, "tokens", where))
     health = inspection.health
     if health is not None and health.matrices_checked:
         check.measure("H5", Evidence("weight matrices at init", health.matrices_init,
@@ -316,7 +318,8 @@ def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
     for path, sibling_folder in checkpoints:
         say(f"inspect {path}")
         inspection = _inspect(path, inputs, t, sibling_folder)
-        checks.append(check_checkpoint(inspection))
+        # several checkpoints: each evidence line says whose it is (runs/standard/ckpt.pt: val_loss)
+        checks.append(check_checkpoint(inspection, path.parent.name if len(checkpoints) > 1 else ""))
         if inspection.architecture.vocab_size is not None:
             vocab = (int(inspection.architecture.vocab_size.value), inspection.architecture.vocab_size.source)
             vocabs.add(vocab)
