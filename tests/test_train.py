@@ -241,8 +241,10 @@ def test_existing_run_folder_is_not_overwritten(cli, tmp_path):
     assert _retrain(cli, *more, "--resume")[0] == 0
     code, _, stderr = _retrain(cli, *more, "--resume", "--lr", "1e-2")
     assert code == 2 and "--lr cannot change" in stderr
+    # values the run resolved from a default (n_kv_heads = n_heads) given explicitly are the same values
+    assert _retrain(cli, *[a if a != "4" else "5" for a in more[:6]], *more[6:], "--resume", "--n-kv-heads", "4")[0] == 0
     run = runfolder.read_run(tmp_path / "r" / "standard")
-    assert run["step"] == 4 and run["schedule"]["lr_decay_iters"] == 4 and run["config"]["lr_decay_iters"] is None
+    assert run["step"] == 5 and run["schedule"]["lr_decay_iters"] == 5 and run["config"]["lr_decay_iters"] is None
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

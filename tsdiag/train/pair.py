@@ -65,8 +65,12 @@ def resume_config(out_dir: Path, options: Mapping[str, Any]) -> TrainConfig:
     saved = run["config"]
     if saved.get("objective") == "standard":  # --both passes the weighted run's settings too: not this run's
         options = {k: v for k, v in options.items() if k not in ("article_weight", "normalize")}
+    # the values the run used: a default left null in the config counts as what it resolved to
+    used = {**saved, **{k: v for k, v in run.get("schedule", {}).items() if saved.get(k) is None}}
+    if used.get("n_kv_heads") is None:
+        used["n_kv_heads"] = used.get("n_heads")
     fixed = sorted(k for k, v in options.items()
-                   if v is not None and k not in RESUMABLE_OPTIONS and saved.get(k, v) != v)  # same value: fine
+                   if v is not None and k not in RESUMABLE_OPTIONS and used.get(k, v) != v)  # same value: fine
     if fixed:
         names = ", ".join(_flag(k) for k in fixed)
         raise InputError(out_dir, f"{names} cannot change when resuming; start a new run in another --out")
