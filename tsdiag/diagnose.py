@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Collection, Sequence
 
 from tsdiag.findings import HYPOTHESES, Evidence, Finding, Severity, select_findings, sort_findings
 from tsdiag.thresholds import Thresholds
@@ -220,8 +220,12 @@ def _unique(evidence: list[Evidence]) -> list[Evidence]:
     return kept
 
 
-def decide(checks: Sequence[Check]) -> list[HypothesisVerdict]:
-    """Pure: verdict, evidence, action and rank for every hypothesis."""
+def decide(checks: Sequence[Check], filtered: Collection[str] = ()) -> list[HypothesisVerdict]:
+    """Pure: verdict, evidence, action and rank for every hypothesis.
+
+    ``filtered``: hypotheses whose findings --select/--ignore left out; without findings they read
+    "not checked" rather than "ruled out" (nobody looked).
+    """
     rows = []
     for code in HYPOTHESES:
         found = sort_findings(f for c in checks for f in c.findings
@@ -231,6 +235,8 @@ def decide(checks: Sequence[Check]) -> list[HypothesisVerdict]:
             verdict = "confirmed" if found[0].severity >= Severity.ERROR else "likely"
             evidence = [e for f in found[:3] for e in f.evidence[:2]]
             action = found[0].fix
+        elif code in filtered:
+            verdict, evidence, action = "not_checked", [], "its findings were left out by --select/--ignore"
         elif measured:
             verdict, evidence, action = "ruled_out", measured, "nothing to do"
         else:
@@ -371,15 +377,7 @@ def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
         kept = select_findings(check.findings, select, ignore)
         filtered |= {f.hypothesis for f in check.findings if f not in kept and f.severity >= Severity.WARNING}
         check.findings = kept
-    rows = decide(checks)
-    for row in rows:  # a hypothesis whose findings were filtered away was not ruled out: it was not looked at
-        if row.code in filtered and row.verdict == "ruled_out":
-            row.verdict, row.evidence, row.action = "not_checked", [], "its findings were left out by --select/--ignore"
-    if filtered:
-        rows.sort(key=lambda r: (VERDICTS.index(r.verdict), PRIORITY.index(r.code), -len(r.findings)))
-        for rank, row in enumerate(rows, start=1):
-            row.rank = rank
-    return Diagnosis(inputs.describe(), checks, rows)
+    return Diagnosis(inputs.describe(), checks, decide(checks, filtered))
 
 
 # ------------------------------------------------------------------ report

@@ -122,7 +122,15 @@ RECIPES: dict[str, dict[str, Any]] = {
 # Keys a suspect run may not override: they define the recipe.
 _RECIPE_KEYS = {"recipe", "objective"}
 # Settings of the weighted objective alone: a standard run records weight 1 whatever --both passes.
-_WEIGHTED_ONLY = {"article_weight", "normalize"}
+WEIGHTED_ONLY = frozenset({"article_weight", "normalize"})
+# TrainConfig fields whose command-line option has another name
+_FLAGS = {"gradient_accumulation_steps": "--grad-accum", "max_seq_len": "--seq-len", "learning_rate": "--lr",
+          "eval_interval": "--eval-every", "compile": "--compile-mode"}
+
+
+def option_flag(key: str) -> str:
+    """The command-line option that sets TrainConfig field ``key``."""
+    return _FLAGS.get(key, "--" + key.replace("_", "-"))
 
 
 def make_config(
@@ -147,10 +155,10 @@ def make_config(
         setattr(config, key, value)
         config.provenance[key] = source
     for key, value in (options or {}).items():
-        if value is None or (key in _WEIGHTED_ONLY and config.objective == "standard"):
+        if value is None or (key in WEIGHTED_ONLY and config.objective == "standard"):
             continue  # (--both shares its options: the weighted recipe's settings are not the standard one's)
         if key not in known:
-            raise InputError(f"--{key.replace('_', '-')}", "not a training option")
+            raise InputError(option_flag(key), "not a training option")
         setattr(config, key, value)
         config.provenance[key] = "command line"
     if (options or {}).get("time_budget") is not None and (options or {}).get("max_iters") is None:

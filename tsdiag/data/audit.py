@@ -856,8 +856,8 @@ def _source_article_facts(acc: _Partial, source_count: int) -> list[SourceArticl
 
 def _unused_rows(inside: np.ndarray, not_text: Sequence[int]) -> int:
     unused = inside == 0
-    skip = np.asarray([i for i in not_text if 0 <= i < len(inside)], dtype=np.intp)
-    return int(np.count_nonzero(unused)) - int(np.count_nonzero(unused[skip]))
+    unused[[i for i in not_text if 0 <= i < len(inside)]] = False
+    return int(np.count_nonzero(unused))
 
 
 _AGREEMENT_WINDOWS = 8        # windows sampled across the pre-tokenized sources

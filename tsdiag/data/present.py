@@ -130,8 +130,7 @@ def _sources_table(r) -> Table:
     sources = list(r.sources)
     note = "words, tokens and windows count in the input they start in"
     if len(sources) > SOURCE_ROWS:
-        rate = lambda s: math.inf if math.isnan(s.articles.word_rate) else s.articles.word_rate  # noqa: E731
-        sources = sorted(sources, key=rate)[:SOURCE_ROWS]
+        sources = sorted(sources, key=lambda s: (math.isnan(s.articles.word_rate), s.articles.word_rate))[:SOURCE_ROWS]
         note = f"the {SOURCE_ROWS} of {len(r.sources)} inputs with the lowest article rate; " + note
     rows = [[s.path, format_value(s.tokens), _pct(s.articles.word_rate),
              f"{format_value(s.articles.zero_article_windows)} of {format_value(s.articles.windows)}"]

@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from tsdiag.errors import InputError
 from tsdiag.findings import Finding
-from tsdiag.recipes import TrainConfig, make_config, validate
+from tsdiag.recipes import WEIGHTED_ONLY, TrainConfig, make_config, option_flag, validate
 from tsdiag.train import runfolder
 from tsdiag.train.data import sources_label, split_tokens
 from tsdiag.train.loop import ArticleSetup, RunResult, retrain
@@ -34,37 +34,26 @@ class RecipeOutcome:
     result: RunResult
 
 
-# TrainConfig fields whose command-line option has another name
-_FLAGS = {"gradient_accumulation_steps": "--grad-accum", "max_seq_len": "--seq-len", "learning_rate": "--lr",
-          "eval_interval": "--eval-every", "compile": "--compile-mode"}
-
-
-def _flag(key: str) -> str:
-    return _FLAGS.get(key, "--" + key.replace("_", "-"))
-
-
-def _finished(out_dir: Path, options: Mapping[str, Any]) -> bool:
+def _finished(run: Mapping[str, Any], options: Mapping[str, Any]) -> bool:
     """A completed run that this resume asks nothing more of (no longer --max-iters)."""
-    run = runfolder.read_run(out_dir)
     wanted = options.get("max_iters")
     return run.get("status") == "completed" and (wanted is None or wanted <= run.get("step", 0))
 
 
-def _finished_outcome(out_dir: Path) -> RecipeOutcome:
+def _finished_outcome(out_dir: Path, config: TrainConfig, run: Mapping[str, Any]) -> RecipeOutcome:
     """The record of a run already completed, reported beside the one this resume trains."""
-    run = runfolder.read_run(out_dir)
-    config = resume_config(out_dir, {})
     article = ArticleSetup(ids=run.get("article_ids", []), pieces=run.get("article_pieces", []),
                            source=run.get("article_ids_source", ""))
-    return RecipeOutcome(config=config, article=article, findings=[], result=RunResult(out_dir, "completed", run))
+    return RecipeOutcome(config=config, article=article, findings=[], result=RunResult(out_dir, "completed", dict(run)))
 
 
-def resume_config(out_dir: Path, options: Mapping[str, Any]) -> TrainConfig:
-    """The saved run's config, with only the options a resumed run may change."""
-    run = runfolder.read_run(out_dir)
+def resume_config(out_dir: Path, options: Mapping[str, Any], run: Mapping[str, Any] | None = None) -> TrainConfig:
+    """The saved run's config (``run``: its run.json, when already read), with only the options a
+    resumed run may change."""
+    run = runfolder.read_run(out_dir) if run is None else run
     saved = run["config"]
     if saved.get("objective") == "standard":  # --both passes the weighted run's settings too: not this run's
-        options = {k: v for k, v in options.items() if k not in ("article_weight", "normalize")}
+        options = {k: v for k, v in options.items() if k not in WEIGHTED_ONLY}
     # the values the run used: a default left null in the config counts as what it resolved to
     used = {**saved, **{k: v for k, v in run.get("schedule", {}).items() if saved.get(k) is None}}
     if used.get("n_kv_heads") is None:
@@ -72,7 +61,7 @@ def resume_config(out_dir: Path, options: Mapping[str, Any]) -> TrainConfig:
     fixed = sorted(k for k, v in options.items()
                    if v is not None and k not in RESUMABLE_OPTIONS and used.get(k, v) != v)  # same value: fine
     if fixed:
-        names = ", ".join(_flag(k) for k in fixed)
+        names = ", ".join(option_flag(k) for k in fixed)
         raise InputError(out_dir, f"{names} cannot change when resuming; start a new run in another --out")
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in run["config"].items() if k in known})
@@ -108,9 +97,11 @@ def run_recipes(
         # --resume of a pair stopped before its second recipe started: that one starts fresh
         recipe_resume = resume and (out_dir / runfolder.RUN_FILE).is_file()
         if recipe_resume:
-            config = resume_config(out_dir, options)  # (refuses changed options, finished run or not)
-            if len(recipes) > 1 and _finished(out_dir, options):
-                done.append(recipe)  # the pair stopped in its second run: the first one needs nothing more
+            run = runfolder.read_run(out_dir)
+            config = resume_config(out_dir, options, run)  # (refuses changed options, finished run or not)
+            if len(recipes) > 1 and _finished(run, options):
+                # the pair stopped in its second run: the first one needs nothing more
+                done.append(_finished_outcome(out_dir, config, run))
                 continue
         else:
             if (out_dir / runfolder.CHECKPOINT_FILE).exists():
@@ -126,7 +117,7 @@ def run_recipes(
         plans.append((recipe, out_dir, config, split, article, recipe_resume))
     if resume and not done and not any(plan[-1] for plan in plans):
         raise InputError(Path(out) / recipes[0], f"no {runfolder.RUN_FILE} here: nothing to resume")
-    outcomes: list[RecipeOutcome] = [_finished_outcome(Path(out) / recipe) for recipe in done]
+    outcomes: list[RecipeOutcome] = list(done)
     runtime = None
     for recipe, out_dir, config, split, article, recipe_resume in plans:
         explicit = article.ids if article.source == "--article-ids" else None
