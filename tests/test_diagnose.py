@@ -208,7 +208,7 @@ def test_json_schema(cli, tmp_path):
         assert h["verdict"] in ("confirmed", "likely", "ruled_out", "not_checked")
     assert sorted(h["rank"] for h in obj["hypotheses"]) == list(range(1, 7))
     assert obj["findings"] and all({"code", "severity", "evidence"} <= set(f) for f in obj["findings"])
-    assert obj["checks"][0]["name"] == "logs"
+    assert obj["checks"][0]["check"] == "log" and obj["checks"][0]["command"] == "logs"
     assert cli("diagnose", "--log", log, "--json", "--fail-on", "never")[0] == 0
 
 
@@ -251,5 +251,5 @@ def test_two_checkpoints_evidence_names_their_folder(tmp_path):
     a = healthy_checkpoint(tmp_path / "standard", iter_num=2000, best_val_loss=1.2)
     b = healthy_checkpoint(tmp_path / "weighted", iter_num=2000, best_val_loss=2.4)
     d = diagnose(DiagnoseInputs(checkpoints=[a, b]))
-    measured = [e for c in d.checks for e in c.measured.get("H2", []) if e.name == "val loss"]
+    measured = [e for c in d.checks for m in c.measured.get("H2", []) for e in m.evidence if e.name == "val loss"]
     assert {e.source.split("/")[0] for e in measured} == {"standard", "weighted"}

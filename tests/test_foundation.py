@@ -27,8 +27,11 @@ def test_finding_requires_evidence():
 def test_finding_defaults_and_overrides():
     f = _finding()
     assert f.severity is Severity.WARNING and f.fix == "fix it" and f.hypothesis == "H4"
-    g = _finding(severity=Severity.ERROR, fix="other")
-    assert g.severity is Severity.ERROR and g.fix == "other"
+    with pytest.raises(ValueError, match="not documented"):
+        _finding(severity=Severity.ERROR)  # a rule emits only the severities it documents
+    assert f.strength == 0.5  # a warning without a measured strength
+    g = RULE_B.finding("m", [Evidence("x", 1)], fix="other")
+    assert g.fix == "other"
     assert str(f.evidence[0]) == "vocab_size 32,000 tokens (ckpt.pt: model_args)"
 
 

@@ -55,7 +55,7 @@ def test_one_json_object_per_file_and_exit_code(cli, tmp_path):
     objs = json.loads(out)
     assert isinstance(objs, list) and [o["path"] for o in objs] == [str(tmp_path / "a.log"), str(short)]
     # the short log never leaves ln(512): an error, so exit 1
-    assert code == 1 and "TSD-H5-LOG-AT-CHANCE" in {f["code"] for f in objs[1]["findings"]}
+    assert code == 1 and "TSD-H2-LOG-AT-CHANCE" in {f["code"] for f in objs[1]["findings"]}
     code, _, _ = cli("logs", short, "--ignore", "TSD-H5", "--ignore", "TSD-H2", "--json")
     assert code == 0
 

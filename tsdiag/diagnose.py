@@ -1,22 +1,18 @@
-"""The decision matrix: every piece of evidence → ranked hypotheses.
+"""The decision matrix: every check's findings and measurements -> ranked hypotheses.
 
-``diagnose`` runs each check its inputs allow (``inspect`` on checkpoints,
-``audit-data`` on shards, ``logs`` on training logs, ``compare`` on run
-folders), keeps every finding, and records what each check *measured* per
-hypothesis — so a hypothesis with no finding can be called "ruled out" with
-numbers rather than merely "not flagged".
+``diagnose`` walks the checks of :mod:`tsdiag.checks` (the same ones the single commands call, so a
+command and ``diagnose`` cannot disagree on one input), keeps every finding, and decides.
 
 Verdicts, per hypothesis:
 
-* ``confirmed`` — at least one error-level finding speaks to it;
-* ``likely`` — warning-level findings only;
-* ``ruled_out`` — a check measured it and nothing at warning or above fired;
-* ``not_checked`` — no input could measure it (the row names the input).
+* ``confirmed`` — an error-level finding at least :data:`~tsdiag.findings.STRONG` strong speaks to it;
+* ``likely`` — warning-level findings, or weaker error-level ones;
+* ``ruled_out`` — a check made a measurement that could have found it (``conclusive``) and nothing fired;
+* ``not_checked`` — nothing could measure it, or only inconclusively (the row names the input).
 
-Ranking: confirmed, then likely, then not checked, then ruled out; within a
-verdict, by how directly the cause acts on the symptom (broken data and the
-wrong checkpoint first, a large vocabulary — a contributing factor — last),
-then by the number of findings.
+Ranking: by verdict; within a verdict by strength band (strong, moderate, weak: a 100x lr outranks a
+barely-falling curve); then by causal priority (broken data and the wrong file explain everything
+downstream, a large vocabulary only slows learning). Each row says why it stands where it does.
 """
 
 from __future__ import annotations
@@ -25,15 +21,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Collection, Sequence
 
-from tsdiag.findings import HYPOTHESES, Evidence, Finding, Severity, select_findings, sort_findings
+from tsdiag.checks.interface import CheckResult
+from tsdiag.findings import HYPOTHESES, STRONG, Evidence, Finding, Severity, select_findings, sort_findings
 from tsdiag.thresholds import Thresholds
 
 VERDICTS = ("confirmed", "likely", "not_checked", "ruled_out")
 
-# Causal priority among hypotheses with the same verdict: bad data or the
-# wrong file explain everything downstream; a bad recipe explains a bad curve;
-# a large vocabulary only slows learning (llama2.c's 15M model is fluent with 32K).
+# Causal priority among hypotheses with the same verdict and strength band: bad data or the wrong file
+# explain everything downstream; a bad recipe explains a bad curve; a large vocabulary only slows
+# learning (llama2.c's 15M model is fluent with 32K).
 PRIORITY = ("H1", "H5", "H3", "W", "H2", "H4")
+
+# Strength bands the ranking compares before causal priority.
+BANDS = ((STRONG, "strong"), (0.4, "moderate"), (0.0, "weak"))
 
 # What would let diagnose measure a hypothesis it could not.
 NEEDS = {
@@ -45,18 +45,12 @@ NEEDS = {
     "W": "--run for the weighted run and a matched standard run, or a --log with article/other losses",
 }
 
+# Kept for callers of the pre-checks API: a check result is what ``Check`` used to be.
+Check = CheckResult
 
-@dataclass
-class Check:
-    """One check that ran: what it looked at, what it found, what it measured per hypothesis."""
 
-    name: str
-    subject: str
-    findings: list[Finding] = field(default_factory=list)
-    measured: dict[str, list[Evidence]] = field(default_factory=dict)
-
-    def measure(self, hypothesis: str, *evidence: Evidence) -> None:
-        self.measured.setdefault(hypothesis, []).extend(evidence)
+def band(strength: float) -> str:
+    return next(name for floor, name in BANDS if strength >= floor)
 
 
 @dataclass
@@ -68,6 +62,8 @@ class HypothesisVerdict:
     evidence: list[Evidence]
     action: str
     findings: list[Finding]
+    strength: float = 0.0
+    why: str = ""
 
     def to_dict(self) -> dict:
         return {
@@ -75,6 +71,9 @@ class HypothesisVerdict:
             "title": self.title,
             "verdict": self.verdict,
             "rank": self.rank,
+            "strength": self.strength,
+            "band": band(self.strength) if self.findings else None,
+            "why_ranked": self.why,
             "evidence": [e.to_dict() for e in self.evidence],
             "action": self.action,
             "findings": [f.code for f in self.findings],
@@ -94,6 +93,7 @@ class DiagnoseInputs:
     layout: str = "llama2c"
     dtype: str = "uint16"
     vocab_size: int | None = None
+    article_ids: list[int] | None = None
     allow_unsafe_pickle: bool = False
 
     def describe(self) -> dict[str, list[str]]:
@@ -108,103 +108,17 @@ class DiagnoseInputs:
 @dataclass
 class Diagnosis:
     inputs: dict[str, list[str]]
-    checks: list[Check]
+    checks: list[CheckResult]
     hypotheses: list[HypothesisVerdict]
+    units: dict | None = None  # bytes per token and its source, when the tokenizer is known
 
     @property
     def findings(self) -> list[Finding]:
         return [f for c in self.checks for f in c.findings]
 
-
-# ------------------------------------------------------------------ checks
-
-def _sourced_evidence(name: str, sourced, unit: str = "", where: str = "") -> Evidence:
-    """``where`` (the checkpoint's folder) goes before a source that names only the file: two runs'
-    ckpt.pt must not read alike in the matrix."""
-    return Evidence(name, sourced.value, unit, f"{where}/{sourced.source}" if where else sourced.source)
-
-
-def check_checkpoint(inspection, where: str = "") -> Check:
-    """What ``inspect`` measured, by hypothesis (``where`` prefixes the sources, see _sourced_evidence)."""
-    name = f"{where}/{inspection.path.name}" if where else inspection.path.name
-    check = Check("inspect", str(inspection.path), list(inspection.findings))
-    training, hyper, arch = inspection.training, inspection.hyperparameters, inspection.architecture
-    val = training.val_loss or training.best_val_loss
-    if val is not None:
-        check.measure("H2", _sourced_evidence("val loss", val, "nats/token", where))
-    if training.step is not None and "max_iters" in hyper:
-        check.measure("H2", _sourced_evidence("step", training.step, where=where),
-                      _sourced_evidence("max_iters", hyper["max_iters"], where=where))
-    for key in ("learning_rate", "min_lr", "lr_decay_iters", "warmup_iters"):
-        if key in hyper:
-            check.measure("H3", _sourced_evidence(key, hyper[key], where=where))
-    if arch.vocab_size is not None:
-        check.measure("H4", _sourced_evidence("vocab_size", arch.vocab_size, "tokens", where))
-    health = inspection.health
-    if health is not None and health.matrices_checked:
-        check.measure("H5", Evidence("weight matrices at init", health.matrices_init,
-                                     f"of {health.matrices_checked}", f"{name}: weight statistics"))
-    if inspection.siblings:
-        check.measure("H5", Evidence("other checkpoints in the folder", len(inspection.siblings), "",
-                                     str(inspection.path.parent)))
-    return check
-
-
-def check_audit(result, findings: Sequence[Finding], subject: str, thresholds: Thresholds) -> Check:
-    """What ``audit-data`` measured, by hypothesis."""
-    check = Check("audit-data", subject, list(findings))
-    articles = result.articles
-    if articles is not None:
-        check.measure("H1", Evidence("article words per word", articles.word_rate, "", subject),
-                      Evidence("sequences without an article", articles.zero_article_sequences,
-                               f"of {result.sequences}", subject))
-        reference = result.reference
-        if reference is not None:
-            check.measure("H1", Evidence("reference article words per word", reference.word_rate, "",
-                                         reference.source))
-    if result.integrity.out_of_range_ids is not None:
-        check.measure("H1", Evidence("ids past the vocabulary", result.integrity.out_of_range_ids, "", subject))
-    coverage = result.coverage
-    if (coverage.vocab_size
-            and result.scanned_tokens >= thresholds.coverage_min_tokens_per_row * coverage.vocab_size):
-        k = thresholds.vocab_reference
-        share = coverage.top.get(k)
-        if share is not None:
-            check.measure("H4", Evidence(f"top-{k:,} coverage", share, "of tokens", subject),
-                          Evidence("vocab_size", coverage.vocab_size, "tokens", coverage.vocab_source))
-    return check
-
-
-def check_curve(facts, findings: Sequence[Finding], training_log: bool = False) -> Check:
-    """What ``logs`` measured, by hypothesis (a run's own training log says nothing about H5)."""
-    name = Path(facts.path).name
-    check = Check("logs", facts.path, list(findings))
-    if facts.tail is not None:
-        check.measure("H2", Evidence("loss at the end", facts.end_loss, "nats/token", f"{name}: step {facts.last.step}"),
-                      Evidence("slope over the last window", facts.tail.slope_per_1k, "nats per 1k steps", name))
-    if facts.diverged is not None:
-        check.measure("H3", Evidence("loss spikes", len(facts.spikes), "", name),
-                      Evidence("diverged", facts.diverged, "", name))
-    if facts.lr is not None:
-        check.measure("H3", Evidence("peak lr", facts.lr.peak.value, "", f"{name}: step {facts.lr.peak.step}"))
-    if facts.vocab is not None and not training_log:
-        check.measure("H5", Evidence("loss at the end / ln(vocab)", facts.end_loss / facts.vocab.ln_vocab, "",
-                                     f"{name}; vocab {facts.vocab.size:,} ({facts.vocab.source})"))
-    if facts.articles is not None:
-        check.measure("W", Evidence("article/other loss ratio at the end", facts.articles.ratio.last.value, "",
-                                    f"{name}: step {facts.articles.ratio.last.step}"))
-    return check
-
-
-def check_runs(summaries: Sequence, findings: Sequence[Finding]) -> Check:
-    """What ``compare`` measured: the objective of each run and the weighted runs' ratios."""
-    check = Check("compare", ", ".join(s.name for s in summaries), list(findings))
-    for s in summaries:
-        if s.objective == "weighted" and s.ratio is not None:
-            check.measure("W", Evidence("article/other loss ratio", s.ratio, "", f"{s.name}: {s.ratio_source}"))
-        elif s.objective == "standard":
-            check.measure("W", Evidence("objective", "standard cross-entropy", "", f"{s.name}: run.json recipe"))
-    return check
+    @property
+    def unreadable(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.error is not None]
 
 
 # ------------------------------------------------------------------ matrix
@@ -220,42 +134,74 @@ def _unique(evidence: list[Evidence]) -> list[Evidence]:
     return kept
 
 
-def decide(checks: Sequence[Check], filtered: Collection[str] = ()) -> list[HypothesisVerdict]:
-    """Pure: verdict, evidence, action and rank for every hypothesis.
+def _strongest(findings: Sequence[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (-int(f.severity), -f.strength, f.code, f.subject))
+
+
+def _verdict_of(found: Sequence[Finding]) -> str:
+    return "confirmed" if any(f.severity >= Severity.ERROR and f.strength >= STRONG for f in found) else "likely"
+
+
+def decide(checks: Sequence[CheckResult], filtered: Collection[str] = ()) -> list[HypothesisVerdict]:
+    """Pure: verdict, evidence, action, strength and rank for every hypothesis.
 
     ``filtered``: hypotheses whose findings --select/--ignore left out; without findings they read
     "not checked" rather than "ruled out" (nobody looked).
     """
     rows = []
+    unreadable = [c for c in checks if c.error is not None]
     for code in HYPOTHESES:
-        found = sort_findings(f for c in checks for f in c.findings
-                              if f.hypothesis == code and f.severity >= Severity.WARNING)
-        measured = _unique([e for c in checks for e in c.measured.get(code, [])])
+        found = _strongest(f for c in checks for f in c.findings
+                           if f.hypothesis == code and f.severity >= Severity.WARNING)
+        measurements = [m for c in checks for m in c.measured.get(code, [])]
+        measured = _unique([e for m in measurements for e in m.evidence])
+        strength = max((f.strength for f in found), default=0.0)
         if found:
-            verdict = "confirmed" if found[0].severity >= Severity.ERROR else "likely"
+            verdict = _verdict_of(found)
             evidence = [e for f in found[:3] for e in f.evidence[:2]]
             action = found[0].fix
         elif code in filtered:
             verdict, evidence, action = "not_checked", [], "its findings were left out by --select/--ignore"
-        elif measured:
+        elif any(m.conclusive for m in measurements):
             verdict, evidence, action = "ruled_out", measured, "nothing to do"
+        elif measurements:
+            missing = next((m.missing for m in measurements if m.missing), NEEDS[code])
+            verdict, evidence, action = "not_checked", measured, f"measured, but not enough to rule it out: add {missing}"
         else:
             verdict, evidence, action = "not_checked", [], f"add {NEEDS[code]}"
-        rows.append(HypothesisVerdict(code, HYPOTHESES[code], verdict, 0, evidence, action, found))
-    rows.sort(key=lambda r: (VERDICTS.index(r.verdict), PRIORITY.index(r.code), -len(r.findings)))
+            if unreadable:
+                action += f" ({len(unreadable)} input(s) could not be read)"
+        rows.append(HypothesisVerdict(code, HYPOTHESES[code], verdict, 0, evidence, action, found, strength))
+    rows.sort(key=lambda r: (VERDICTS.index(r.verdict), -_band_index(r), PRIORITY.index(r.code), -r.strength))
     for rank, row in enumerate(rows, start=1):
         row.rank = rank
+        row.why = _why(row, rows)
     return rows
 
 
+def _band_index(row: HypothesisVerdict) -> int:
+    if not row.findings:
+        return 0
+    return len(BANDS) - [name for _, name in BANDS].index(band(row.strength))
+
+
+def _why(row: HypothesisVerdict, rows: Sequence[HypothesisVerdict]) -> str:
+    """One line on why the row stands where it does: its verdict, its strongest finding, then priority."""
+    if not row.findings:
+        return {"ruled_out": "measured and nothing fired", "not_checked": "no measurement could decide it"}.get(
+            row.verdict, "")
+    top = row.findings[0]
+    text = (f"{row.verdict.replace('_', ' ')}: {band(row.strength)} evidence (strength {row.strength:.2f}, "
+            f"{top.severity.label} {top.code})")
+    peers = [r for r in rows if r is not row and r.verdict == row.verdict and r.findings
+             and band(r.strength) == band(row.strength)]
+    if peers:
+        order = " > ".join(c for c in PRIORITY if c in {row.code, *(r.code for r in peers)})
+        text += f"; ties in its band broken by causal priority {order}"
+    return text
+
+
 # ------------------------------------------------------------------ gathering
-
-def _inspect(path: Path, inputs: DiagnoseInputs, t: Thresholds, sibling_folder: Path | None = None):
-    from tsdiag.checkpoint import inspect_checkpoint
-
-    return inspect_checkpoint(path, config=inputs.config, thresholds=t,
-                              allow_unsafe_pickle=inputs.allow_unsafe_pickle, sibling_folder=sibling_folder)
-
 
 def _newest_checkpoint(folder: Path) -> Path:
     from tsdiag.checkpoint import inspect_directory
@@ -269,25 +215,51 @@ def _newest_checkpoint(folder: Path) -> Path:
 
 
 def _run_checkpoint(run: Path) -> Path | None:
-    for name in ("ckpt.pt", "model.safetensors"):
+    from tsdiag.train import runfolder
+
+    for name in (runfolder.CHECKPOINT_FILE, runfolder.MODEL_FILE):
         if (run / name).is_file():
             return run / name
     return None
 
 
-def _run_log_findings(run: Path, findings: list[Finding]) -> list[Finding]:
-    """A run's own metrics.csv, read with what its run.json knows.
+def _unreadable(check: str, subject, exc) -> CheckResult:
+    return CheckResult(check, str(subject), error=str(exc))
 
-    At chance, its curve means nothing was learned yet (H2/H3), not a wrong checkpoint: the run's
-    checkpoint is inspected for H5 directly.  A standard run's low article/other ratio is the order
-    in which any model learns (articles are easy tokens), not the weighted objective's harm.
-    """
-    from tsdiag.train import runfolder
 
-    dropped = {"TSD-H5-LOG-AT-CHANCE"}
-    if (run / runfolder.RUN_FILE).is_file() and runfolder.read_run(run).get("objective") == "standard":
-        dropped.add("TSD-W-LOG-RATIO")
-    return [f for f in findings if f.code not in dropped]
+def _bytes_per_token(inputs: DiagnoseInputs, tokenizer):
+    """Bytes per token measured on the data given (its first ~200K tokens decoded), else on the bundled text."""
+    from tsdiag.units import measure_bytes_per_token, reference_bytes_per_token
+
+    if tokenizer is None:
+        return None
+    for path in inputs.data:
+        text = _sample_text(Path(path), tokenizer, inputs.dtype)
+        if text:
+            found = measure_bytes_per_token(tokenizer, text, f"{tokenizer.path.name} on {Path(path).name}")
+            if found is not None:
+                return found
+    return reference_bytes_per_token(tokenizer)
+
+
+SAMPLE_TOKENS = 200_000  # tokens decoded from the data to measure bytes per token
+
+
+def _sample_text(path: Path, tokenizer, dtype: str) -> str:
+    """Up to SAMPLE_TOKENS tokens of ``path`` decoded (a .bin shard), or its first megabyte of text."""
+    import numpy as np
+
+    try:
+        if path.suffix == ".bin":
+            ids = np.fromfile(path, dtype=np.dtype(dtype), count=SAMPLE_TOKENS)
+            ids = ids[(ids >= 0) & (ids < tokenizer.vocab_size)]
+            return tokenizer.decode(ids.tolist())
+        if path.suffix == ".txt":
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                return fh.read(1 << 20)
+    except (OSError, ValueError):
+        return ""
+    return ""
 
 
 def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
@@ -295,25 +267,44 @@ def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
              select: Sequence[str] = (), ignore: Sequence[str] = ()) -> Diagnosis:
     """Run every check the inputs allow and decide the matrix.
 
+    An input a check cannot read becomes one "could not read" row, not the end of the diagnosis.
     ``select``/``ignore`` (finding codes or prefixes) filter the findings before the matrix is
     decided, so an ignored finding neither shows nor confirms a hypothesis.
     """
+    from tsdiag import checks as registry
     from tsdiag.errors import InputError
 
     t = thresholds or Thresholds()
     say = progress or (lambda _msg: None)
-    checks: list[Check] = []
+    results: list[CheckResult] = []
+
+    tokenizer = None
+    if inputs.tokenizer is not None:
+        from tsdiag.tokenizer import load_tokenizer
+
+        try:
+            tokenizer = load_tokenizer(inputs.tokenizer)
+        except InputError as exc:
+            results.append(_unreadable("tokenizer", inputs.tokenizer, exc))
+    bpt = _bytes_per_token(inputs, tokenizer)
 
     # (checkpoint, folder its H5 siblings come from): a --checkpoint next to --checkpoint-dir is compared
     # with that folder, the training's own checkpoints, wherever the file itself lies
     checkpoints = [(path, inputs.checkpoint_dir) for path in inputs.checkpoints]
     if inputs.checkpoint_dir is not None and not checkpoints:
-        checkpoints.append((_newest_checkpoint(inputs.checkpoint_dir), None))
+        try:
+            checkpoints.append((_newest_checkpoint(inputs.checkpoint_dir), None))
+        except InputError as exc:
+            results.append(_unreadable(registry.checkpoint.NAME, inputs.checkpoint_dir, exc))
     run_of: dict[Path, Path] = {}
+    runs = []
     for run in inputs.runs:
         if not run.is_dir() or not ((run / "run.json").is_file() or (run / "metrics.csv").is_file()):
-            raise InputError(run, "not a tsdiag run folder (no run.json or metrics.csv); "
-                                  "pass a checkpoint with --checkpoint, a log with --log")
+            results.append(_unreadable(registry.runs.NAME, run, InputError(
+                run, "not a tsdiag run folder (no run.json or metrics.csv); pass a checkpoint with --checkpoint, "
+                     "a log with --log")))
+            continue
+        runs.append(run)
         found = _run_checkpoint(run)
         if found is not None:
             checkpoints.append((found, None))
@@ -321,63 +312,83 @@ def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
 
     vocab_of_run: dict[Path, tuple[int, str]] = {}
     vocabs: set[tuple[int, str]] = set()
+    planned: dict[int, object] = {}
+    article_ids = (inputs.article_ids, "--article-ids") if inputs.article_ids else None
     for path, sibling_folder in checkpoints:
         say(f"inspect {path}")
-        inspection = _inspect(path, inputs, t, sibling_folder)
-        # several checkpoints: each evidence line says whose it is (runs/standard/ckpt.pt: val_loss)
-        checks.append(check_checkpoint(inspection, path.parent.name if len(checkpoints) > 1 else ""))
+        try:
+            # several checkpoints: each evidence line says whose it is (runs/standard/ckpt.pt: val_loss)
+            result = registry.checkpoint.run(
+                path, thresholds=t, config=inputs.config, tokenizer=tokenizer, bytes_per_token=bpt,
+                allow_unsafe_pickle=inputs.allow_unsafe_pickle, sibling_folder=sibling_folder,
+                article_ids=inputs.article_ids, where=path.parent.name if len(checkpoints) > 1 else "")
+        except InputError as exc:
+            results.append(_unreadable(registry.checkpoint.NAME, path, exc))
+            continue
+        results.append(result)
+        inspection = result.facts
         if inspection.architecture.vocab_size is not None:
             vocab = (int(inspection.architecture.vocab_size.value), inspection.architecture.vocab_size.source)
             vocabs.add(vocab)
             if path in run_of:
                 vocab_of_run[run_of[path]] = vocab
+        if "max_iters" in inspection.hyperparameters:
+            planned[id(path)] = inspection.hyperparameters["max_iters"]
+        if article_ids is None and inspection.article_ids is not None:
+            article_ids = (inspection.article_ids.value, inspection.article_ids.source)
     # one vocabulary for the data and for logs of no run: --vocab-size, else the checkpoints' if they agree
     vocab_size, vocab_source = inputs.vocab_size, "--vocab-size"
     if vocab_size is None and len({v for v, _ in vocabs}) == 1:
         vocab_size, vocab_source = sorted(vocabs)[0]
+    planned_steps = None
+    if len({p.value for p in planned.values()}) == 1:
+        from tsdiag.logs.facts import Recorded
+
+        p = next(iter(planned.values()))
+        planned_steps = Recorded(p.value, f"checkpoint: {p.source}")
 
     if inputs.data:
-        from tsdiag.data.audit import audit_shards
-        from tsdiag.data.rules import data_findings
-        from tsdiag.tokenizer import load_tokenizer
-
         say(f"audit {len(inputs.data)} data file(s)")
-        tokenizer = load_tokenizer(inputs.tokenizer) if inputs.tokenizer else None
-        result = audit_shards(inputs.data, tokenizer=tokenizer, seq_len=inputs.seq_len, layout=inputs.layout,
-                              dtype=inputs.dtype, vocab_size=vocab_size if tokenizer is None else None,
-                              thresholds=t)
-        subject = ", ".join(p.name for p in inputs.data)
-        checks.append(check_audit(result, data_findings(result, t), subject, t))
+        try:
+            results.append(registry.data.run(
+                inputs.data, thresholds=t, tokenizer=tokenizer, seq_len=inputs.seq_len, layout=inputs.layout,
+                dtype=inputs.dtype, vocab_size=vocab_size if tokenizer is None else None,
+                subject=", ".join(Path(p).name for p in inputs.data)))
+        except InputError as exc:
+            results.append(_unreadable(registry.data.NAME, ", ".join(map(str, inputs.data)), exc))
 
     logs = [(path, (vocab_size, vocab_source), None) for path in inputs.logs]
-    logs += [(r / "metrics.csv", vocab_of_run.get(r, (None, "")), r) for r in inputs.runs if (r / "metrics.csv").is_file()]
+    logs += [(r / "metrics.csv", vocab_of_run.get(r, (None, "")), r) for r in runs if (r / "metrics.csv").is_file()]
     for path, (log_vocab, log_vocab_source), run in logs:
-        from tsdiag.logs import analyze_curve, parse_log
+        from tsdiag.logs import parse_log
         from tsdiag.logs.facts import Recorded
 
         say(f"read log {path}")
-        curve = parse_log(path)
-        # an explicit --vocab-size beats the log's own statement, which beats its run's checkpoint
-        if inputs.vocab_size is None and log_vocab is not None and "vocab_size" not in curve.settings:
-            curve.settings["vocab_size"] = Recorded(log_vocab, log_vocab_source)
-        facts, findings = analyze_curve(curve, t, vocab_size=inputs.vocab_size)
-        if run is not None:
-            findings = _run_log_findings(run, findings)
-        checks.append(check_curve(facts, findings, training_log=run is not None))
+        try:
+            curve = parse_log(path)
+            # an explicit --vocab-size beats the log's own statement, which beats its run's checkpoint
+            if inputs.vocab_size is None and log_vocab is not None and "vocab_size" not in curve.settings:
+                curve.settings["vocab_size"] = Recorded(log_vocab, log_vocab_source)
+            results.append(registry.logs.run(
+                path, thresholds=t, vocab_size=inputs.vocab_size, curve=curve, tokenizer=tokenizer,
+                bytes_per_token=bpt, planned_steps=planned_steps if run is None else None,
+                article_ids=article_ids if run is None else None))
+        except InputError as exc:
+            results.append(_unreadable(registry.logs.NAME, path, exc))
 
-    if inputs.runs:
-        from tsdiag.compare import read_summary
-        from tsdiag.train_rules import compare_findings
-
-        summaries = [read_summary(r) for r in inputs.runs]
-        checks.append(check_runs(summaries, compare_findings(summaries, t)))
+    if runs:
+        try:
+            results.append(registry.runs.run(runs, thresholds=t))
+        except InputError as exc:
+            results.append(_unreadable(registry.runs.NAME, ", ".join(map(str, runs)), exc))
 
     filtered: set[str] = set()
-    for check in checks:
+    for check in results:
         kept = select_findings(check.findings, select, ignore)
         filtered |= {f.hypothesis for f in check.findings if f not in kept and f.severity >= Severity.WARNING}
         check.findings = kept
-    return Diagnosis(inputs.describe(), checks, decide(checks, filtered))
+    units = bpt.to_dict() if bpt is not None else None
+    return Diagnosis(inputs.describe(), results, decide(results, filtered), units)
 
 
 # ------------------------------------------------------------------ report
@@ -386,27 +397,42 @@ _VERDICT_TEXT = {"confirmed": "CONFIRMED", "likely": "likely", "not_checked": "n
 
 
 def diagnosis_report(diagnosis: Diagnosis):
-    """The matrix as a :class:`tsdiag.report.Report` (JSON: ``inputs``, ``hypotheses``, ``checks``)."""
+    """The matrix as a :class:`tsdiag.report.Report` (JSON: ``inputs``, ``hypotheses``, ``checks``, ``unreadable``)."""
     from tsdiag.report import Report, Table
 
     inputs = Table("Inputs", ["input", "path"],
                    [[kind, "\n".join(paths)] for kind, paths in diagnosis.inputs.items()])
     matrix = Table(
         "Decision matrix",
-        ["#", "hypothesis", "verdict", "evidence", "next action"],
+        ["#", "hypothesis", "verdict", "strength", "evidence", "next action"],
         [[str(h.rank), f"{h.code} {h.title}", _VERDICT_TEXT[h.verdict],
+          f"{h.strength:.2f} {band(h.strength)}" if h.findings else "-",
           "\n".join(e.brief() for e in h.evidence[:4]) or "-", h.action]
          for h in diagnosis.hypotheses],
-        note="verdicts: CONFIRMED (an error-level finding), likely (warnings), ruled out (measured, nothing "
-             "found), not checked (no input could measure it); sources of the evidence: --json or the findings",
+        note=("verdicts: CONFIRMED (a strong error-level finding), likely (warnings or weaker errors), ruled out "
+              "(a measurement that could have found it, nothing found), not checked (no input could decide it); "
+              f"first: {diagnosis.hypotheses[0].why}" if diagnosis.hypotheses and diagnosis.hypotheses[0].findings
+              else "verdicts: CONFIRMED (a strong error-level finding), likely (warnings or weaker errors), ruled "
+                   "out (measured, nothing found), not checked (no input could decide it)"),
     )
+    tables = [inputs, matrix]
+    if diagnosis.unreadable:
+        tables.append(Table("Inputs that could not be read", ["check", "input", "problem"],
+                            [[c.check, c.subject, c.error] for c in diagnosis.unreadable]))
     checks = Table("Checks that ran", ["check", "subject", "findings"],
-                   [[c.name, c.subject, ", ".join(f.code for f in c.findings) or "none"] for c in diagnosis.checks])
+                   [[c.check, c.subject, ", ".join(f.code for f in c.findings) or "none"]
+                    for c in diagnosis.checks if c.error is None])
+    tables.append(checks)
     data = {
         "inputs": diagnosis.inputs,
         "hypotheses": [h.to_dict() for h in diagnosis.hypotheses],
-        "checks": [{"name": c.name, "subject": c.subject, "findings": [f.code for f in c.findings]}
-                   for c in diagnosis.checks],
+        "checks": [c.to_dict() for c in diagnosis.checks if c.error is None],
+        "unreadable": [{"check": c.check, "input": c.subject, "problem": c.error} for c in diagnosis.unreadable],
+        "units": diagnosis.units,
     }
-    return Report(command="diagnose", title="tsdiag diagnose", tables=[inputs, matrix, checks],
+    if diagnosis.units is not None:
+        u = diagnosis.units
+        tables[0].rows.append(["bytes per token", f"{u['bytes_per_token']:.3g} ({u['source']}); losses judged in "
+                                                  f"{u['unit']}"])
+    return Report(command="diagnose", title="tsdiag diagnose", tables=tables,
                   findings=diagnosis.findings, data=data)

@@ -59,6 +59,12 @@ class Rule:
     why: str
     fix: str
     hypothesis: str | None = None
+    escalation: str | None = None
+
+    @property
+    def severities(self) -> tuple[Severity, ...]:
+        """The severities a finding of this rule can have: its own, and error when it documents an escalation."""
+        return (self.severity, Severity.ERROR) if self.escalation else (self.severity,)
 
     def finding(
         self,
@@ -66,20 +72,54 @@ class Rule:
         evidence: Sequence["Evidence"],
         *,
         severity: Severity | None = None,
+        strength: float | None = None,
         fix: str | None = None,
         subject: str = "",
     ) -> "Finding":
-        """Create a finding of this rule; refuses to do so without evidence."""
+        """Create a finding of this rule; refuses to do so without evidence or at an undocumented severity.
+
+        ``strength`` (0-1, see :func:`strength_past`) says how far past its threshold the evidence is;
+        without it a finding is as strong as its severity says (error 1, warning 0.5, info 0).
+        """
         if not evidence:
             raise ValueError(f"{self.code}: a finding needs evidence")
+        severity = self.severity if severity is None else severity
+        if severity not in self.severities:
+            raise ValueError(f"{self.code}: severity {severity.label} is not documented for this rule")
+        if strength is None:
+            strength = DEFAULT_STRENGTH[severity]
         return Finding(
             rule=self,
             message=message,
             evidence=tuple(evidence),
-            severity=self.severity if severity is None else severity,
+            severity=severity,
             fix=self.fix if fix is None else fix,
             subject=subject,
+            strength=round(min(1.0, max(0.0, float(strength))), 3),
         )
+
+
+# A finding's strength when its rule does not measure one: an error-level fact (NaN in the weights, a
+# later checkpoint beside this one) is decisive, a warning suggestive, an info note no evidence at all.
+DEFAULT_STRENGTH = {Severity.ERROR: 1.0, Severity.WARNING: 0.5, Severity.INFO: 0.0}
+
+# Strength bands: a hypothesis is confirmed only by an error-level finding at least this strong.
+STRONG = 0.75
+
+
+def strength_past(value: float, threshold: float, strong: float) -> float:
+    """How far ``value`` is past ``threshold`` on a log scale: 0.25 just past it, 1 at ``strong`` or beyond.
+
+    Works in either direction (``strong`` below ``threshold`` for "too low" rules). A value on the
+    wrong side of the threshold has strength 0: it is no evidence at all.
+    """
+    if value is None or threshold <= 0 or strong <= 0 or value <= 0 or strong == threshold:
+        return 0.0
+    span = math.log(strong / threshold)
+    past = math.log(value / threshold) / span
+    if past <= 0:
+        return 0.0
+    return min(1.0, 0.25 + 0.75 * past)
 
 
 RULES: dict[str, Rule] = {}
@@ -112,13 +152,20 @@ def define_rule(
     why: str,
     fix: str,
     hypothesis: str | None = None,
+    escalation: str | None = None,
 ) -> Rule:
-    """Register a rule under a unique, stable code."""
+    """Register a rule under a unique, stable code.
+
+    ``escalation`` documents when a finding of this rule is raised to error level (shown by ``tsdiag
+    rules`` and docs/findings.md); a rule without one always emits its own severity.
+    """
     if code in RULES:
         raise ValueError(f"rule code {code} defined twice")
     if hypothesis is not None and hypothesis not in HYPOTHESES:
         raise ValueError(f"{code}: unknown hypothesis {hypothesis}")
-    rule = Rule(code, summary, severity, why, fix, hypothesis)
+    if escalation is not None and severity >= Severity.ERROR:
+        raise ValueError(f"{code}: an error-level rule cannot escalate")
+    rule = Rule(code, summary, severity, why, fix, hypothesis, escalation)
     RULES[code] = rule
     return rule
 
@@ -171,6 +218,7 @@ class Finding:
     severity: Severity
     fix: str
     subject: str = ""
+    strength: float = 0.0
 
     @property
     def code(self) -> str:
@@ -189,6 +237,7 @@ class Finding:
             "evidence": [e.to_dict() for e in self.evidence],
             "fix": self.fix,
             "subject": self.subject,
+            "strength": self.strength,
         }
 
 

@@ -47,11 +47,39 @@ class Thresholds:
     log_tail_fraction: float = _t(
         0.2, "fraction of logged steps",
         "the window at the end of a curve used to measure whether it is still falling.")
+    loss_high_bits_per_byte: float = _t(
+        1.2, "bits/byte (bits/char for a char-level vocabulary)",
+        "val_loss_high per byte of text: 2.0 nats/token at the ~2.4 bytes/token of a 512-piece TinyStories "
+        "tokenizer; llama2.c's stories260K (vocab 512) reaches ~0.8, stories15M (vocab 32K) ~0.4. Used instead "
+        "of val_loss_high wherever the tokenizer is known, so vocabularies and char models compare fairly.")
+    early_stop_strong_fraction: float = _t(
+        0.25, "fraction of max_iters",
+        "a checkpoint at or below this share of its planned steps is decisive evidence of a run stopped early.")
+    still_improving_per_doubling: float = _t(
+        0.05, "nats per doubling of the steps",
+        "a tail still falling faster than this against log2(step) would gain measurably from twice the steps.")
+    still_improving_strong_per_doubling: float = _t(
+        0.4, "nats per doubling of the steps",
+        "a tail falling this fast is early in learning: twice the steps would change the model a lot.")
+    chance_short_run_steps: int = _t(
+        1000, "steps",
+        "a run this short that never left ln(vocab) was stopped before it began to learn (llama2.c warms up "
+        "for 1,000 steps); a longer one that never left it has a learning failure (lr, data).")
+    overfit_val_rise: float = _t(
+        0.05, "nats/token",
+        "val loss this far above its best at a later evaluation, while the train loss is below it, is "
+        "memorisation of too little data.")
+    overfit_strong_rise: float = _t(
+        0.3, "nats/token",
+        "a val loss this far above its best leaves no doubt that the model memorises its training data.")
 
     # --- H3: hyperparameters ----------------------------------------------
     lr_max: float = _t(
         1e-3, "learning rate",
         "above 1e-3 small decoders on TinyStories tend to diverge or plateau (llama2.c uses 5e-4).")
+    lr_high_strong_factor: float = _t(
+        10.0, "x lr_max",
+        "an lr this many times lr_max (1e-2 by default) is decisive: small decoders do not train there.")
     min_lr_ratio: float = _t(
         0.1, "min_lr / learning_rate",
         "the Chinchilla/llama2.c convention decays to a tenth of the peak.")
@@ -72,6 +100,13 @@ class Thresholds:
     vocab_large_factor: float = _t(
         2.0, "x vocab_reference",
         "a vocabulary this many times the reference is flagged as large (a contributing factor, not a cause).")
+    embedding_share_large: float = _t(
+        0.5, "share of parameters",
+        "a model whose embeddings are over half its parameters spends its budget on vocabulary rows "
+        "(llama2.c's fluent stories15M: 61% with 32K tokens; stories260K: 13% with 512).")
+    embedding_share_strong: float = _t(
+        0.85, "share of parameters",
+        "at this embedding share the transformer itself is a sliver of the model: the vocabulary is what limits it.")
     coverage_sufficient: float = _t(
         0.99, "share of tokens",
         "if the top vocab_reference ids cover this share of the data, a smaller vocabulary loses almost nothing.")

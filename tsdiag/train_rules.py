@@ -32,7 +32,7 @@ RUN_INTERRUPTED = define_rule(
 )
 RUN_ARTICLE_IDS = define_rule(
     "TSD-RUN-ARTICLE-IDS",
-    "Explicit --article-ids include ids that are not article words in this tokenizer",
+    "The weighted ids (--article-ids, or a run's recorded article_ids) include ids that are not articles in this tokenizer",
     Severity.ERROR,
     why="Hard-coded ids from another tokenizer (or a guess) weight random tokens instead of 'a', 'an', 'the': "
         "the weighted objective then reproduces nothing and its article/other losses measure the wrong tokens.",
@@ -70,13 +70,24 @@ RUN_UNMATCHED = define_rule(
 
 # --------------------------------------------------------------------------- one run
 
+def weighted_id_findings(ids: Sequence[int], source: str, tokenizer) -> list[Finding]:
+    """TSD-RUN-ARTICLE-IDS for ids recorded by a run or given with --article-ids, decoded with ``tokenizer``."""
+    from tsdiag.tokenizer import article_piece_ids
+
+    size = tokenizer.vocab_size
+    pieces = [tokenizer.id_to_piece(i) if 0 <= i < size else f"<past the vocabulary of {size:,}>" for i in ids]
+    return article_id_findings(list(ids), pieces, [int(i) for i in article_piece_ids(tokenizer)],
+                               str(tokenizer.path), source)
+
+
 def article_id_findings(
     explicit_ids: Sequence[int] | None,
     pieces: Sequence[str],
     tokenizer_article_ids: Sequence[int] | None,
     tokenizer_path: str | None,
+    source: str = "--article-ids",
 ) -> list[Finding]:
-    """Explicit ids that are not among the tokenizer's article ids."""
+    """Explicit ids that are not among the tokenizer's article ids (``source``: where the ids came from)."""
     findings = []
     if explicit_ids and tokenizer_article_ids is not None:
         known = set(tokenizer_article_ids)
@@ -84,8 +95,9 @@ def article_id_findings(
         if wrong:
             shown = ", ".join(f"{i}={p!r}" for i, p in wrong[:10])
             findings.append(RUN_ARTICLE_IDS.finding(
-                f"{len(wrong)} of {len(explicit_ids)} --article-ids are not articles in this tokenizer: {shown}",
-                [Evidence("ids that are not articles", [i for i, _ in wrong], source="--article-ids"),
+                f"{len(wrong)} of {len(explicit_ids)} weighted ids ({source}) are not articles in this tokenizer: "
+                f"{shown}",
+                [Evidence("ids that are not articles", [i for i, _ in wrong], source=source),
                  Evidence("their pieces", [p for _, p in wrong], source=f"{tokenizer_path}: id_to_piece"),
                  Evidence("the tokenizer's article ids", sorted(known), source=f"{tokenizer_path}: article pieces")],
                 subject=tokenizer_path or "",

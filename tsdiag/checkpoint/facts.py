@@ -210,6 +210,19 @@ class CheckpointInspection:
     siblings: list[SiblingCheckpoint] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     findings: list[Any] = field(default_factory=list)   # tsdiag.findings.Finding
+    tokenizer: Any = None                        # tsdiag.tokenizer.Tokenizer, when given: per-byte units, piece names
+    bytes_per_token: Any = None                  # tsdiag.units.BytesPerToken
+    article_ids: Any = None                      # Sourced list of weighted ids (--article-ids or the config)
+
+    @property
+    def val_bits_per_byte(self) -> float | None:
+        """The val loss per byte (per character for a char vocabulary), when the tokenizer is known."""
+        from tsdiag.units import bits_per_byte
+
+        val = self.training.val_loss or self.training.best_val_loss
+        if self.bytes_per_token is None or val is None or not isinstance(val.value, (int, float)):
+            return None
+        return round(bits_per_byte(float(val.value), self.bytes_per_token), 4)
 
 
 @dataclass

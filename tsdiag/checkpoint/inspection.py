@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from tsdiag.checkpoint.anatomy import describe
 from tsdiag.checkpoint.defaults import detect_trainer
-from tsdiag.checkpoint.facts import (DERIVED, CheckpointInspection, DirectoryEntry, DirectoryListing,
+from tsdiag.checkpoint.facts import (DERIVED, RECORDED, CheckpointInspection, DirectoryEntry, DirectoryListing,
                                      SiblingCheckpoint, Sourced, TrainingState)
 from tsdiag.checkpoint.formats import check_exists, read_checkpoint, reader_for
 from tsdiag.checkpoint.hf_folder import is_hf_folder
@@ -172,7 +172,8 @@ def _looks_like_checkpoint(path: Path) -> bool:
 def inspect_raw(raw: RawCheckpoint, *, config: Document | None = None, thresholds: Thresholds | None = None,
                 health: bool = True, siblings: bool = True, full_scan: bool = False,
                 progress: Callable[[int, int], None] | None = None,
-                sibling_folder: Path | None = None) -> CheckpointInspection:
+                sibling_folder: Path | None = None, tokenizer=None, bytes_per_token=None,
+                article_ids: list[int] | None = None) -> CheckpointInspection:
     from tsdiag.checkpoint.health import check_health
     from tsdiag.checkpoint.rules import evaluate
 
@@ -218,6 +219,16 @@ def inspect_raw(raw: RawCheckpoint, *, config: Document | None = None, threshold
         inspection.siblings, sibling_notes = sibling_checkpoints(raw.path, shape_signature(raw), sibling_folder)
         notes.extend(sibling_notes)
     inspection.notes = notes + interpreter.notes
+    inspection.tokenizer = tokenizer
+    if tokenizer is not None and bytes_per_token is None:
+        from tsdiag.units import reference_bytes_per_token
+
+        bytes_per_token = reference_bytes_per_token(tokenizer)
+    inspection.bytes_per_token = bytes_per_token
+    if article_ids:
+        inspection.article_ids = Sourced(list(article_ids), "--article-ids", RECORDED)
+    elif "article_ids" in hyper:
+        inspection.article_ids = hyper["article_ids"]
     inspection.findings = evaluate(inspection, t)
     return inspection
 
@@ -225,20 +236,24 @@ def inspect_raw(raw: RawCheckpoint, *, config: Document | None = None, threshold
 def inspect_checkpoint(path: str | Path, *, config: str | Path | None = None, thresholds: Thresholds | None = None,
                        allow_unsafe_pickle: bool = False, health: bool = True, siblings: bool = True,
                        full_scan: bool = False, sibling_folder: str | Path | None = None,
-                       progress: Callable[[int, int], None] | None = None) -> CheckpointInspection:
+                       progress: Callable[[int, int], None] | None = None, tokenizer=None,
+                       bytes_per_token=None, article_ids: list[int] | None = None) -> CheckpointInspection:
     """Facts and findings about one checkpoint file or Hugging Face folder.
 
     ``config`` is a YAML/JSON training config that supplies settings the
     checkpoint lacks; ``health=False`` skips reading weight values;
     ``siblings=False`` skips comparing with other checkpoints of the same model in the folder
     (``sibling_folder``: another folder to compare with, such as the training's checkpoint folder);
-    ``full_scan=True`` scans all optimizer state for NaN/Inf, not only its first 16 MiB per tensor.
+    ``full_scan=True`` scans all optimizer state for NaN/Inf, not only its first 16 MiB per tensor;
+    ``tokenizer`` (a :class:`tsdiag.tokenizer.Tokenizer`) judges losses per byte and names the pieces of
+    weighted ``article_ids`` (given, or recorded in the checkpoint's config).
     """
     raw = read_checkpoint(Path(path), allow_unsafe_pickle=allow_unsafe_pickle)
     document = load_config(config) if config is not None else None
     return inspect_raw(raw, config=document, thresholds=thresholds, health=health, siblings=siblings,
                        full_scan=full_scan, progress=progress,
-                       sibling_folder=Path(sibling_folder) if sibling_folder is not None else None)
+                       sibling_folder=Path(sibling_folder) if sibling_folder is not None else None,
+                       tokenizer=tokenizer, bytes_per_token=bytes_per_token, article_ids=article_ids)
 
 
 def inspect_directory(path: str | Path, *, allow_unsafe_pickle: bool = False) -> DirectoryListing:

@@ -90,6 +90,11 @@ HYPERPARAMETERS: dict[str, tuple[tuple[str, ...], Callable[[Any], bool]]] = {
     "grad_clip": (("grad_clip", "max_grad_norm", "gradient_clip_val", "clip_grad_norm", "grad_norm_clip"), _num),
     "max_epochs": (("max_epochs", "num_epochs", "num_train_epochs", "epochs", "n_epochs"), _num),
     "decay_lr": (("decay_lr",), _flag),
+    # llama2.c and nanoGPT save only on a new best val loss unless this is True
+    "always_save_checkpoint": (("always_save_checkpoint",), _flag),
+    "article_ids": (("article_ids", "article_token_ids", "weighted_ids", "article_tokens"),
+                    lambda v: isinstance(v, (list, tuple)) and bool(v) and all(isinstance(i, int) and not
+                                                                               isinstance(i, bool) for i in v)),
     # the suspect objective's own settings (tsdiag retrain and the origin project record them)
     "article_weight": (("article_weight", "article_loss_weight", "article_weight_multiplier", "article_multiplier"),
                        _num),

@@ -7,7 +7,7 @@ each came from; a value that is unknown means no finding, never a guess.
 from __future__ import annotations
 
 from tsdiag.checkpoint.facts import INFERRED, CheckpointInspection, Sourced
-from tsdiag.findings import Evidence, Finding, Severity, define_rule
+from tsdiag.findings import Evidence, Finding, Severity, define_rule, strength_past
 from tsdiag.reference import LLAMA2C_MODELS, LLAMA2C_SOURCE
 from tsdiag.thresholds import Thresholds
 
@@ -19,8 +19,12 @@ VOCAB = define_rule(
     fix="Check the other hypotheses first; then train longer or retrain with a top-10K vocabulary "
         "(remap the token ids of the data).",
     hypothesis="H4")
+# the strength of TSD-H4-VOCAB grows with the embedding share of the parameters (embedding_share_large ->
+# embedding_share_strong): a 32K vocabulary on a dim-288 model is fine, on a dim-64 model it is the model.
 EARLY_STOP = define_rule(
     "TSD-H2-EARLY-STOP", "Checkpoint saved well before the planned number of steps", Severity.WARNING,
+    escalation="the step is at most early_stop_strong_fraction of max_iters, no later checkpoint of the run is "
+               "beside it, the trainer saves every evaluation (not only the best val loss) and the val loss is high",
     why="A run stopped at a fraction of max_iters has not finished its learning-rate schedule; small models on "
         "TinyStories learn articles and grammar late.",
     fix="Continue training from this checkpoint to max_iters (with its optimizer state), or use the run's final "
@@ -29,12 +33,15 @@ EARLY_STOP = define_rule(
 VAL_LOSS_HIGH = define_rule(
     "TSD-H2-VAL-LOSS-HIGH", "Validation loss above the level where TinyStories models write proper English",
     Severity.WARNING,
-    why="llama2.c's published TinyStories models reach 0.76-1.30; above ~2.0 nats/token a model still drops "
-        "function words such as articles.",
+    why="llama2.c's published TinyStories models reach 0.76-1.30 nats/token (about 0.4-0.8 bits per byte); above "
+        "~1.2 bits/byte (2.0 nats/token at a 512 vocabulary) a model still drops function words such as articles. "
+        "Judged per byte when the tokenizer is known. A high loss is what every cause looks like, so on its own it "
+        "is weak evidence (strength at most 0.4).",
     fix="Train longer (more steps or tokens) and compare val loss with the published models at the same size.",
     hypothesis="H2")
 LR_HIGH = define_rule(
     "TSD-H3-LR-HIGH", "Peak learning rate above what small decoders tolerate", Severity.WARNING,
+    escalation="the learning rate is at least lr_high_strong_factor x lr_max",
     why="Above ~1e-3, small Llama/GPT decoders on TinyStories tend to diverge or plateau (llama2.c uses 5e-4).",
     fix="Retrain with learning_rate at or below 1e-3 (llama2.c: 5e-4, with warmup).",
     hypothesis="H3")
@@ -65,6 +72,7 @@ INIT_WEIGHTS = define_rule(
     hypothesis="H5")
 NOT_LATEST = define_rule(
     "TSD-H5-NOT-LATEST", "A later checkpoint exists in the same folder", Severity.WARNING,
+    escalation="the later checkpoint is at least twice as far along, or has a lower val loss",
     why="Sampling from an earlier checkpoint than the run's last one shows an undertrained model.",
     fix="Inspect and use the later checkpoint named in the evidence.",
     hypothesis="H5")
@@ -86,7 +94,10 @@ NONFINITE = define_rule(
 FROZEN_ROWS = define_rule(
     "TSD-CKPT-FROZEN-ROWS", "Embedding rows that never moved from their initialisation", Severity.WARNING,
     why="An untied embedding row gets a gradient only when its token occurs; rows still at init belong to tokens "
-        "the model never saw, so the vocabulary is larger than the data uses.",
+        "the model never saw, so the vocabulary is larger than the data uses. Byte-fallback and special pieces "
+        "never occur in clean English, so they are not counted when the tokenizer is known; without it a "
+        "vocabulary of at most vocab_large_factor x vocab_reference is not judged (its frozen rows are mostly "
+        "those pieces).",
     fix="Remap the data to the tokens it uses (a top-K vocabulary) and retrain; frozen rows only cost parameters.",
     hypothesis="H4")
 
@@ -116,30 +127,76 @@ def vocab_findings(c: CheckpointInspection, t: Thresholds) -> list[Finding]:
     message = (f"vocabulary {vocab.value:,} is {vocab.value / t.vocab_reference:.1f}x the ~{t.vocab_reference:,} "
                f"tokens that cover TinyStories{share}. A contributing factor, not a cause: llama2.c's {ref.name} "
                f"uses {ref.vocab_size:,} tokens and reaches val loss {ref.val_loss}")
-    return [VOCAB.finding(message, evidence, subject=str(c.path))]
+    strength = 0.3
+    if arch.n_params:
+        strength = max(0.1, strength_past(frac, t.embedding_share_large, t.embedding_share_strong))
+        evidence.append(Evidence("threshold embedding_share_large", t.embedding_share_large, "of parameters",
+                                 "tsdiag thresholds"))
+    return [VOCAB.finding(message, evidence, strength=strength, subject=str(c.path))]
+
+
+def _later_sibling(c: CheckpointInspection):
+    step = c.training.step
+    later = [s for s in c.siblings if step is not None and s.step is not None and s.step > step.value]
+    return max(later, key=lambda s: s.step) if later else None
+
+
+def _val_level(c: CheckpointInspection, t: Thresholds):
+    from tsdiag.units import loss_level
+
+    val = c.training.val_loss
+    if val is None or not isinstance(val.value, (int, float)):
+        return None
+    return loss_level(float(val.value), c.bytes_per_token, t)
 
 
 def training_findings(c: CheckpointInspection, t: Thresholds) -> list[Finding]:
     out = []
     step, max_iters = c.training.step, c.hyperparameters.get("max_iters")
-    if step is not None and max_iters is not None and max_iters.value > 0:
+    level = _val_level(c, t)
+    later = _later_sibling(c)
+    if step is not None and max_iters is not None and max_iters.value > 0 and later is None:
+        # a later checkpoint of the run beside this one: the run went on, TSD-H5-NOT-LATEST says so
         fraction = step.value / max_iters.value
         if fraction < t.early_stop_fraction:
             resume = "continue from it" if c.training.has_optimizer_state else "retrain (no optimizer state to resume)"
-            out.append(EARLY_STOP.finding(
-                f"saved at step {step.value:,} of {max_iters.value:,} planned ({100 * fraction:.0f}%)",
-                [_ev("step", step), _ev("max_iters", max_iters),
-                 Evidence("early_stop_fraction", t.early_stop_fraction, "", "threshold early_stop_fraction")],
-                fix=f"Train to step {max_iters.value:,}: {resume}.", subject=str(c.path)))
+            evidence = [_ev("step", step), _ev("max_iters", max_iters),
+                        Evidence("early_stop_fraction", t.early_stop_fraction, "", "threshold early_stop_fraction")]
+            message = f"saved at step {step.value:,} of {max_iters.value:,} planned ({100 * fraction:.0f}%)"
+            fix = f"Train to step {max_iters.value:,}: {resume}."
+            best_only = c.hyperparameters.get("always_save_checkpoint")
+            strength = strength_past(fraction, t.early_stop_fraction, t.early_stop_strong_fraction)
+            if best_only is not None and best_only.value is False:
+                # nanoGPT with always_save_checkpoint=False saves only when val improves: an early step is the
+                # last improvement, which an overfitting run reaches early; the run may well have finished
+                evidence.append(_ev("always_save_checkpoint", best_only))
+                message += ("; the trainer saves only on a new best val loss, so this is the step of the best val "
+                            "loss, not necessarily where the run stopped")
+                fix = ("Check the run's log: if it reached its planned steps with val loss rising after step "
+                       f"{step.value:,}, the run overfits (more data, not more steps); if it stopped, train to "
+                       f"step {max_iters.value:,}.")
+                strength = min(strength, 0.2)
+            high = level is not None and level.high
+            severity = (Severity.ERROR if high and strength >= 1.0 and not (best_only is not None
+                                                                           and best_only.value is False)
+                        else Severity.WARNING)
+            out.append(EARLY_STOP.finding(message, evidence, severity=severity, strength=strength, fix=fix,
+                                          subject=str(c.path)))
     val = c.training.val_loss
-    if val is not None and isinstance(val.value, (int, float)) and val.value > t.val_loss_high:
+    if level is not None and level.high:
         small = LLAMA2C_MODELS[0]
+        evidence = [_ev("val_loss", val, "nats/token")]
+        if level.unit != "nats/token":
+            bpt = c.bytes_per_token
+            evidence.append(Evidence("val loss per " + ("character" if bpt.per_character else "byte"),
+                                     round(level.value, 4), level.unit, bpt.source))
+        evidence += [Evidence(level.threshold_name, level.threshold, level.unit, f"threshold {level.threshold_name}"),
+                     Evidence(f"llama2.c {small.name} val loss", small.val_loss, "nats/token", LLAMA2C_SOURCE)]
+        shown = f"{val.value:.3f} nats/token" + (f" ({level.value:.3g} {level.unit})" if level.unit != "nats/token"
+                                                 else "")
         out.append(VAL_LOSS_HIGH.finding(
-            f"val loss {val.value:.3f} is above {t.val_loss_high} nats/token",
-            [_ev("val_loss", val, "nats/token"),
-             Evidence("val_loss_high", t.val_loss_high, "nats/token", "threshold val_loss_high"),
-             Evidence(f"llama2.c {small.name} val loss", small.val_loss, "nats/token", LLAMA2C_SOURCE)],
-            subject=str(c.path)))
+            f"val loss {shown} is above {level.threshold:g} {level.unit}", evidence,
+            strength=0.4 * strength_past(level.value, level.threshold, 2 * level.threshold), subject=str(c.path)))
     if not c.training.has_optimizer_state and c.format not in ("hf-folder", "safetensors", "llama2c-bin") and (
             c.training.step is not None and not c.training.step.source.startswith("file name")):
         out.append(NO_OPTIMIZER.finding(
@@ -154,9 +211,13 @@ def hyperparameter_findings(c: CheckpointInspection, t: Thresholds) -> list[Find
     h = c.hyperparameters
     lr = h.get("learning_rate")
     if lr is not None and lr.value > t.lr_max:
-        out.append(LR_HIGH.finding(f"learning rate {lr.value:g} is above {t.lr_max:g}",
-                                   [_ev("learning_rate", lr), Evidence("lr_max", t.lr_max, "", "threshold lr_max")],
-                                   subject=str(c.path)))
+        strong = lr.value >= t.lr_high_strong_factor * t.lr_max
+        out.append(LR_HIGH.finding(
+            f"learning rate {lr.value:g} is above {t.lr_max:g}" + (f" ({lr.value / t.lr_max:.0f}x)" if strong else ""),
+            [_ev("learning_rate", lr), Evidence("lr_max", t.lr_max, "", "threshold lr_max"),
+             Evidence("lr_high_strong_factor", t.lr_high_strong_factor, "x lr_max", "threshold lr_high_strong_factor")],
+            severity=Severity.ERROR if strong else Severity.WARNING,
+            strength=strength_past(lr.value, t.lr_max, t.lr_high_strong_factor * t.lr_max), subject=str(c.path)))
     warmup = h.get("warmup_iters")
     if lr is not None and warmup is not None and warmup.value == 0 and lr.value >= t.warmup_needed_lr:
         out.append(NO_WARMUP.finding(
@@ -213,16 +274,21 @@ def health_findings(c: CheckpointInspection, t: Thresholds) -> list[Finding]:
         out.append(INIT_WEIGHTS.finding(
             f"{health.matrices_init} of {health.matrices_checked} weight matrices look like a fresh init",
             evidence, subject=str(c.path)))
-    if health.nonfinite:
-        worst = sorted(health.nonfinite, key=lambda n: -(n.nan + n.inf))
+    counted = [n for n in health.nonfinite if n.is_weight or _is_optimizer_moment(n.name)]
+    if counted:
+        worst = sorted(counted, key=lambda n: -(n.nan + n.inf))
         evidence = [Evidence(n.name, n.nan + n.inf, f"values ({n.nan} NaN, {n.inf} Inf)",
                              "weights" if n.is_weight else "optimizer/other state") for n in worst[:5]]
-        weights = sum(n.is_weight for n in health.nonfinite)
+        weights = sum(n.is_weight for n in counted)
         out.append(NONFINITE.finding(
-            f"{len(health.nonfinite)} tensors hold NaN/Inf ({weights} of them model weights)", evidence,
+            f"{len(counted)} tensors hold NaN/Inf ({weights} of them model weights)", evidence,
             subject=str(c.path)))
     frozen = health.frozen_rows
-    if frozen is not None and frozen.count and frozen.share > t.frozen_row_fraction:
+    unseen_pieces = _pieces_that_never_occur(c)
+    judged = unseen_pieces is not None or (c.architecture.vocab_size is not None
+                                           and c.architecture.vocab_size.value > t.vocab_reference * t.vocab_large_factor)
+    excess = (frozen.count - (unseen_pieces or 0)) / frozen.rows_checked if frozen and frozen.rows_checked else 0.0
+    if frozen is not None and frozen.count and judged and excess > t.frozen_row_fraction:
         how = ("their AdamW second moment is exactly zero" if frozen.method == "optimizer"
                else "they are still i.i.d. init noise (statistical estimate)")
         evidence = [Evidence("rows never moved", frozen.count, f"of {frozen.rows_checked}", frozen.source),
@@ -240,15 +306,40 @@ def health_findings(c: CheckpointInspection, t: Thresholds) -> list[Finding]:
     return out
 
 
+_OPTIMIZER_MOMENTS = ("exp_avg", "exp_avg_sq", "momentum_buffer", "max_exp_avg_sq", "square_avg", "sum")
+
+
+def _is_optimizer_moment(name: str) -> bool:
+    """An optimizer moment (AdamW exp_avg/exp_avg_sq, SGD momentum): a callback's ``kth_value = inf`` is not."""
+    import re
+
+    return re.split(r"[.\s:\[\]'\"]+", name.strip(" .:[]'\""))[-1] in _OPTIMIZER_MOMENTS
+
+
+def _pieces_that_never_occur(c: CheckpointInspection) -> int | None:
+    """Byte-fallback and special pieces of the known tokenizer: rows that stay at init in any clean run."""
+    tok = c.tokenizer
+    if tok is None:
+        return None
+    return len(set(tok.byte_ids()) | set(tok.special_ids()))
+
+
 def sibling_findings(c: CheckpointInspection, t: Thresholds) -> list[Finding]:
     out = []
     step, val = c.training.step, c.training.val_loss
-    later = [s for s in c.siblings if step is not None and s.step is not None and s.step > step.value]
-    if later:
-        newest = max(later, key=lambda s: s.step)
+    newest = _later_sibling(c)
+    if newest is not None:
+        better = isinstance(newest.val_loss, (int, float)) and val is not None and isinstance(val.value, (int, float)) \
+            and newest.val_loss < val.value - t.stale_val_loss_margin
+        decisive = better or newest.step >= 2 * step.value
+        evidence = [_ev("this step", step), Evidence(f"{newest.path.name} step", newest.step, "", newest.step_source)]
+        if better:
+            evidence.append(Evidence(f"{newest.path.name} val loss", newest.val_loss, "nats/token",
+                                     newest.val_loss_source))
         out.append(NOT_LATEST.finding(
-            f"{newest.path.name} is at step {newest.step:,}, later than this checkpoint's {step.value:,}",
-            [_ev("this step", step), Evidence(f"{newest.path.name} step", newest.step, "", newest.step_source)],
+            f"{newest.path.name} is at step {newest.step:,}, later than this checkpoint's {step.value:,}"
+            + (f", with a lower val loss ({newest.val_loss:.4g})" if better else ""), evidence,
+            severity=Severity.ERROR if decisive else Severity.WARNING,
             fix=f"Use {newest.path} (step {newest.step:,}) unless you need this earlier state.", subject=str(c.path)))
     if val is not None and isinstance(val.value, (int, float)):
         better = [s for s in c.siblings if isinstance(s.val_loss, (int, float))
@@ -275,7 +366,16 @@ def sibling_findings(c: CheckpointInspection, t: Thresholds) -> list[Finding]:
     return out
 
 
+def article_id_findings(c: CheckpointInspection, t: Thresholds) -> list[Finding]:
+    """Weighted ids (given or recorded) that are not articles in the tokenizer given."""
+    if c.article_ids is None or c.tokenizer is None:
+        return []
+    from tsdiag.train_rules import weighted_id_findings
+
+    return weighted_id_findings(c.article_ids.value, c.article_ids.source, c.tokenizer)
+
+
 def evaluate(c: CheckpointInspection, t: Thresholds) -> list[Finding]:
     """Every finding about one checkpoint."""
     return (vocab_findings(c, t) + training_findings(c, t) + hyperparameter_findings(c, t)
-            + health_findings(c, t) + sibling_findings(c, t))
+            + health_findings(c, t) + sibling_findings(c, t) + article_id_findings(c, t))

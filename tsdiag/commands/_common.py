@@ -167,6 +167,27 @@ def emit(reports: Sequence, out: OutputOptions) -> None:
         raise typer.Exit(code)
 
 
+def parse_ids(text: str) -> list[int]:
+    """``--article-ids 262,263,278``: comma-separated token ids (BadParameter naming the option otherwise)."""
+    try:
+        ids = [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a comma-separated list of token ids", param_hint="--article-ids") from None
+    if not ids:
+        raise typer.BadParameter("no token id given", param_hint="--article-ids")
+    return ids
+
+
+def load_optional_tokenizer(path: Path | None):
+    """The tokenizer at ``path`` (InputError naming it when unreadable), or None."""
+    if path is None:
+        return None
+    from tsdiag.tokenizer import load_tokenizer
+
+    existing_paths([path])
+    return load_tokenizer(path)
+
+
 def existing_paths(paths: Sequence[Path]) -> list[Path]:
     """Fail early, with the standard one-line message, on a path that does not exist."""
     for path in paths:

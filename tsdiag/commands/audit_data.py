@@ -43,9 +43,8 @@ def audit_data(
 
       tsdiag audit-data stories.jsonl -t tokenizer.json --reference-text raw.txt --plot audit.png
     """
-    from tsdiag.data.audit import audit_shards
+    from tsdiag.checks import data as data_check
     from tsdiag.data.present import audit_data_report
-    from tsdiag.data.rules import data_findings
     from tsdiag.errors import InputError
     from tsdiag.tokenizer import load_tokenizer
 
@@ -60,13 +59,13 @@ def audit_data(
     tok = load_tokenizer(tokenizer) if tokenizer is not None else None
 
     with _progress(out.interactive) as progress:
-        result = audit_shards(
+        check = data_check.run(
             shards, tokenizer=tok, seq_len=seq_len, layout=layout, sample=sample, seed=seed, dtype=dtype,
             vocab_size=vocab_size, reference_text=reference_text, article_words=words, text_column=text_column,
             workers=workers, thresholds=thresholds, progress=progress.tokens, on_source=progress.source,
         )
-    findings = data_findings(result, thresholds)
-    report = audit_data_report(result, findings)
+    result = check.facts
+    report = audit_data_report(result, check.findings)
     if plot is not None:
         from tsdiag.data.plots import write_plot
 

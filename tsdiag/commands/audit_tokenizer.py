@@ -31,9 +31,8 @@ def audit_tokenizer(
 
       tsdiag audit-tokenizer out/meta.pkl --article-words the,a
     """
+    from tsdiag.checks import tokenizer as tokenizer_check
     from tsdiag.data.present import audit_tokenizer_report
-    from tsdiag.data.rules import tokenizer_findings
-    from tsdiag.data.tokenizer_audit import audit_tokenizer as run_audit
     from tsdiag.data.tokenizer_audit import read_text
     from tsdiag.errors import InputError
     from tsdiag.tokenizer import load_tokenizer
@@ -44,7 +43,8 @@ def audit_tokenizer(
     tok = load_tokenizer(tokenizer)
     body = read_text(text) if text is not None else None
     try:
-        facts = run_audit(tok, body, text_source=str(text) if text is not None else None, words=words)
+        check = tokenizer_check.run(tok, thresholds=out.thresholds(), text=body,
+                                    text_source=str(text) if text is not None else None, words=words)
     except ValueError as exc:
         raise InputError("--article-words", str(exc)) from None
-    emit([audit_tokenizer_report(facts, tokenizer_findings(facts, out.thresholds()))], out)
+    emit([audit_tokenizer_report(check.facts, check.findings)], out)

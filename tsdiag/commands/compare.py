@@ -38,15 +38,11 @@ def compare(
 
       tsdiag compare runs/retrain/standard out/ckpt.pt --json
     """
-    from tsdiag.compare import compare_report, plot_comparison, read_summary
-    from tsdiag.train_rules import compare_findings, run_findings
+    from tsdiag.checks import runs as run_check
+    from tsdiag.compare import compare_report, plot_comparison
 
-    thresholds = out.thresholds()
-    summaries = [read_summary(path) for path in existing_paths(runs)]
-    findings = compare_findings(summaries, thresholds)
-    for summary in summaries:
-        if summary.run:
-            findings += run_findings(summary.run, subject=summary.path)
+    check = run_check.run(existing_paths(runs), thresholds=out.thresholds())
+    summaries, findings = check.facts, check.findings
     if plot is not None:
         plot_comparison(summaries, plot)
     emit([compare_report(summaries, findings, plot)], out)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tsdiag.commands._common import OutputOptions, emit, existing_paths, report_command
+from tsdiag.commands._common import OutputOptions, emit, existing_paths, parse_ids, report_command
 
 
 @report_command
@@ -23,6 +23,7 @@ def diagnose(
     layout: Annotated[str, typer.Option("--layout", help="How the trainer packs windows: llama2c, nanogpt or contiguous.")] = "llama2c",
     dtype: Annotated[str, typer.Option("--dtype", help="Token dtype of .bin shards: uint16, uint32, int32 or int64.")] = "uint16",
     vocab_size: Annotated[Optional[int], typer.Option("--vocab-size", min=2, help="Vocabulary size, when no checkpoint or tokenizer says it.")] = None,
+    article_ids: Annotated[Optional[str], typer.Option("--article-ids", help="Comma-separated ids a weighted loss up-weighted (default: the ones a checkpoint's config records); checked against --tokenizer.")] = None,
     unsafe_pickle: Annotated[bool, typer.Option("--unsafe-pickle", help="DANGEROUS: unpickle arbitrary objects in checkpoints you trust.")] = False,
     out: OutputOptions = None,
 ) -> None:
@@ -52,6 +53,7 @@ def diagnose(
         logs=existing_paths(log or []),
         runs=existing_paths(run or []),
         seq_len=seq_len, layout=layout, dtype=dtype, vocab_size=vocab_size,
+        article_ids=parse_ids(article_ids) if article_ids is not None else None,
         allow_unsafe_pickle=unsafe_pickle,
     )
     from tsdiag.data.audit import LAYOUTS

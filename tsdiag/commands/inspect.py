@@ -18,6 +18,8 @@ def inspect(
     no_health: Annotated[bool, typer.Option("--no-health", help="Skip reading weight values (no init check, no NaN/Inf scan).")] = False,
     full_scan: Annotated[bool, typer.Option("--full-scan", help="Scan all optimizer state for NaN/Inf too (weights are always scanned in full).")] = False,
     layers: Annotated[bool, typer.Option("--layers", help="Add the per-tensor health table.")] = False,
+    tokenizer: Annotated[Optional[Path], typer.Option("--tokenizer", "-t", help="Tokenizer of the model: val loss also in bits per byte; byte-fallback rows are not called frozen; weighted ids are decoded.")] = None,
+    article_ids: Annotated[Optional[str], typer.Option("--article-ids", help="Comma-separated ids the run's weighted loss up-weighted (default: the ones its config records); checked against --tokenizer.")] = None,
     *,
     out: OutputOptions,
 ) -> None:
@@ -36,9 +38,13 @@ def inspect(
       tsdiag inspect runs/checkpoint-500 runs/checkpoint-1000 --markdown
 
       tsdiag inspect out/
+
+      tsdiag inspect out/ckpt.pt --tokenizer tok512.model --article-ids 262,263,278
     """
+    from tsdiag.checks import checkpoint as checkpoint_check
     from tsdiag.checkpoint.hf_folder import is_hf_folder
-    from tsdiag.checkpoint.inspection import inspect_checkpoint, inspect_directory
+    from tsdiag.checkpoint.inspection import inspect_directory
+    from tsdiag.commands._common import load_optional_tokenizer, parse_ids
     from tsdiag.checkpoint.present import directory_report, inspection_report, summary_report
     from tsdiag.report import make_console
 
@@ -50,14 +56,18 @@ def inspect(
             "[bold red]WARNING: --unsafe-pickle: unpickling with weights_only=False can run arbitrary code "
             "from these files. Use it only for checkpoints you trust.[/]", markup=True, highlight=False)
     thresholds = out.thresholds()
+    ids = parse_ids(article_ids) if article_ids is not None else None
+    tok = load_optional_tokenizer(tokenizer)
     reports, inspections = [], []
     for path in paths:
         if path.is_dir() and not is_hf_folder(path):
             reports.append(directory_report(inspect_directory(path, allow_unsafe_pickle=unsafe_pickle)))
             continue
         with _progress(out, path) as progress:
-            result = inspect_checkpoint(path, config=config, thresholds=thresholds, allow_unsafe_pickle=unsafe_pickle,
-                                        health=not no_health, full_scan=full_scan, progress=progress)
+            result = checkpoint_check.run(path, config=config, thresholds=thresholds,
+                                          allow_unsafe_pickle=unsafe_pickle, health=not no_health,
+                                          full_scan=full_scan, progress=progress, tokenizer=tok,
+                                          article_ids=ids).facts
         inspections.append(result)
         reports.append(inspection_report(result, layers=layers))
     if len(inspections) > 1:

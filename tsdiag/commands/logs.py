@@ -22,6 +22,12 @@ def logs(
         "--vocab-size", min=2, help="Vocabulary size, to compare the loss with ln(vocab) (overrides one the log states).")] = None,
     plot: Annotated[Optional[Path], typer.Option(
         "--plot", help="Also draw the loss curves (all files in one figure) into this PNG.")] = None,
+    tokenizer: Annotated[Optional[Path], typer.Option(
+        "--tokenizer", "-t", help="Tokenizer of the run: losses are also judged in bits per byte, --article-ids are decoded.")] = None,
+    article_ids: Annotated[Optional[str], typer.Option(
+        "--article-ids", help="Comma-separated ids the run's weighted loss up-weighted; checked against --tokenizer.")] = None,
+    planned_steps: Annotated[Optional[int], typer.Option(
+        "--planned-steps", min=1, help="Steps the run planned (max_iters), when the log does not say.")] = None,
     *,
     out: OutputOptions,
 ) -> None:
@@ -55,18 +61,27 @@ def logs(
       tsdiag logs runs/standard/metrics.csv runs/weighted/metrics.csv --plot curves.png
 
       tsdiag logs checkpoint-5000/trainer_state.json --vocab-size 32000 --json
+
+      tsdiag logs train.log --tokenizer tok512.model --article-ids 262,263,278
     """
-    from tsdiag.logs import analyze_curve, parse_log
+    from tsdiag.checks import logs as log_check
+    from tsdiag.commands._common import load_optional_tokenizer, parse_ids
+    from tsdiag.logs import parse_log
+    from tsdiag.logs.facts import Recorded
     from tsdiag.logs.present import curve_report
 
     thresholds = out.thresholds()
+    ids = (parse_ids(article_ids), "--article-ids") if article_ids is not None else None
+    tok = load_optional_tokenizer(tokenizer)
+    planned = Recorded(planned_steps, "--planned-steps") if planned_steps is not None else None
     curves, reports = [], []
     for path in existing_paths(files):
         curve = parse_log(path, format_hint)
-        facts, findings = analyze_curve(curve, thresholds, vocab_size)
+        check = log_check.run(path, thresholds=thresholds, vocab_size=vocab_size, curve=curve, tokenizer=tok,
+                              planned_steps=planned, article_ids=ids)
         if plot is not None:
             curves.append(curve)
-        reports.append(curve_report(facts, findings))
+        reports.append(curve_report(check.facts, check.findings))
     if plot is not None:
         from tsdiag.logs.plots import plot_curves
 

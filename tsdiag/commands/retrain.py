@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tsdiag.commands._common import OutputOptions, emit, report_command
+from tsdiag.commands._common import parse_ids, OutputOptions, emit, report_command
 
 _TRAINING = "Training"
 _MODEL = "Model"
@@ -26,16 +26,6 @@ def parse_duration(text: str) -> float:
         return float(text[:-1]) * scale if scale else float(text)
     except ValueError:
         raise typer.BadParameter(f"{text!r} is not a duration (e.g. 600, 90s, 15m, 1.5h)", param_hint="--time-budget") from None
-
-
-def parse_ids(text: str) -> list[int]:
-    try:
-        ids = [int(part) for part in text.replace(" ", "").split(",") if part]
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a comma-separated list of token ids", param_hint="--article-ids") from None
-    if not ids:
-        raise typer.BadParameter("no token id given", param_hint="--article-ids")
-    return ids
 
 
 @report_command

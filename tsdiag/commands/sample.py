@@ -37,8 +37,8 @@ def sample(
       tsdiag sample out/ckpt.pt --tokenizer tok512.model --reference-text data/stories.txt
     """
     from tsdiag.report import Report, Table
-    from tsdiag.sample import article_pattern, reference_from_text, sample_checkpoint
-    from tsdiag.sample_rules import sample_findings
+    from tsdiag.checks import sample as sample_check
+    from tsdiag.sample import article_pattern, reference_from_text
 
     existing_paths([checkpoint, tokenizer])
     words = tuple(w.strip() for w in article_words.split(",") if w.strip())
@@ -47,9 +47,10 @@ def sample(
 
         raise InputError("--article-words", "needs at least one word")
     reference = reference_from_text(reference_text, words) if reference_text else None
-    facts = sample_checkpoint(checkpoint, tokenizer, prompt=prompt, n=n, max_new_tokens=max_new_tokens,
-                              temperature=temperature, top_k=top_k, seed=seed, n_heads=n_heads,
-                              article_words=words, reference=reference)
+    check = sample_check.run(checkpoint, tokenizer, thresholds=out.thresholds(), prompt=prompt, n=n,
+                             max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, seed=seed,
+                             n_heads=n_heads, article_words=words, reference=reference)
+    facts = check.facts
     rate = facts.rate
     summary = Table("Articles", ["", ""], [
         ["samples", f"{len(facts.samples)} (prompt {facts.prompt!r}, temperature {temperature}, top-k {top_k}, "
@@ -68,6 +69,5 @@ def sample(
         "reference_per_100_words": 100 * facts.reference.value, "reference_source": facts.reference.source,
         "samples_without_article": facts.samples_without_article,
     }
-    report = Report("sample", f"tsdiag sample {checkpoint}", [summary, texts],
-                    sample_findings(facts, out.thresholds()), data)
+    report = Report("sample", f"tsdiag sample {checkpoint}", [summary, texts], check.findings, data)
     emit([report], out)

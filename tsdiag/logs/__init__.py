@@ -24,12 +24,13 @@ class CurveAnalysis(NamedTuple):
 
 
 def analyze_curve(curve: LossCurve, thresholds: Thresholds | None = None,
-                  vocab_size: int | None = None) -> CurveAnalysis:
-    """Facts about ``curve`` and the findings they support; ``vocab_size`` overrides one the log states."""
+                  vocab_size: int | None = None, bytes_per_token=None) -> CurveAnalysis:
+    """Facts about ``curve`` and the findings they support; ``vocab_size`` overrides one the log states;
+    ``bytes_per_token`` (:class:`tsdiag.units.BytesPerToken`) judges its losses per byte."""
     from tsdiag.logs.rules import evaluate
 
     t = thresholds or Thresholds()
-    facts = measure_curve(curve, t, vocab_size)
+    facts = measure_curve(curve, t, vocab_size, bytes_per_token)
     return CurveAnalysis(facts, evaluate(facts, t))
 
 

@@ -9,6 +9,8 @@ reports show.  Nothing here reads files or decides what is wrong.
 
 from __future__ import annotations
 
+from typing import Any
+
 import math
 from array import array
 from dataclasses import dataclass, field
@@ -101,6 +103,7 @@ class TailFacts:
     slope_per_1k: float  # nats per 1,000 steps; negative = still falling
     slope_stderr_per_1k: float | None  # None with exactly two distinct points
     median: float
+    per_doubling: float | None = None  # nats per doubling of the steps (negative = still falling)
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ class ArticleFacts:
     ratio_source: str  # "logged" or "article_loss / other_loss"
     article_loss: SeriesSummary | None
     other_loss: SeriesSummary | None
+    empty_batches: int = 0  # logged points with article loss exactly 0 (no article target), left out
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,23 @@ class VocabFacts:
     first_loss_over_ln_vocab: float
     starts_fresh: bool  # first loss within initial_loss_tolerance of ln(vocab)
     ends_at_chance: bool  # the end of the curve is still at (or above) that level
+
+
+@dataclass(frozen=True)
+class OverfitFacts:
+    """Val loss climbing back up from its best while the train loss goes on falling."""
+
+    best_val: Point
+    last_val: Point
+    train_at_last_val: Point | None  # the train loss logged nearest the last val loss
+
+    @property
+    def rise(self) -> float:
+        return self.last_val.value - self.best_val.value
+
+    @property
+    def gap(self) -> float | None:
+        return None if self.train_at_last_val is None else self.last_val.value - self.train_at_last_val.value
 
 
 @dataclass(frozen=True)
@@ -171,6 +192,14 @@ class CurveFacts:
     total_lines: int
     skipped_lines: int
     partial_last_line: str | None
+    overfit: OverfitFacts | None = None
+    bytes_per_token: Any = None  # tsdiag.units.BytesPerToken, when the tokenizer is known
+
+    def per_byte(self, nats: float) -> float | None:
+        """``nats`` (per token) in bits per byte (per character for a char vocabulary), when known."""
+        from tsdiag.units import bits_per_byte
+
+        return None if self.bytes_per_token is None else bits_per_byte(nats, self.bytes_per_token)
 
     @property
     def ends_finite(self) -> bool:
@@ -225,7 +254,23 @@ def _tail(steps: np.ndarray, values: np.ndarray, t: Thresholds) -> TailFacts | N
     if len(x) > 2:
         residual = y - y.mean() - slope * dx
         stderr = math.sqrt(float(residual @ residual) / (len(x) - 2) / sxx)
-    return TailFacts(_step(steps[start]), _step(steps[-1]), len(y), slope, stderr, float(np.median(y)))
+    return TailFacts(_step(steps[start]), _step(steps[-1]), len(y), slope, stderr, float(np.median(y)),
+                     _per_doubling(steps[start:], y))
+
+
+def _per_doubling(steps: np.ndarray, values: np.ndarray) -> float | None:
+    """Least-squares slope of the loss against log2(step): nats gained (negative) per doubling of the steps.
+
+    Loss curves fall roughly as a power of the step, so "how much would twice the steps buy" is the
+    measure that means the same early and late in a run (a slope per 1k steps shrinks as the run grows).
+    """
+    keep = steps > 0
+    if keep.sum() < 3:
+        return None
+    x = np.log2(steps[keep])
+    dx = x - x.mean()
+    sxx = float(dx @ dx)
+    return float(dx @ (values[keep] - values[keep].mean())) / sxx if sxx > 0 else None
 
 
 def _still_improving(tail: TailFacts | None, t: Thresholds) -> bool | None:
@@ -281,17 +326,33 @@ def _lr(series: Series, t: Thresholds) -> LrFacts | None:
     return LrFacts(len(values), first, peak, final, ratio, warmup, constant, bool(to_min))
 
 
+def _without(series: Series, steps_dropped: set) -> Series:
+    kept = Series()
+    for step, value in zip(series.steps, series.values):
+        if step not in steps_dropped:
+            kept.add(step, value)
+    return kept
+
+
 def _articles(curve: LossCurve) -> ArticleFacts | None:
-    article, other = _summary(curve.article_loss), _summary(curve.other_loss)
-    if len(curve.ratio):
-        return ArticleFacts(_summary(curve.ratio), "logged", article, other)
-    if article is None or other is None or curve.article_loss.steps != curve.other_loss.steps:
+    """Article/other losses, without the logged points whose article loss is exactly 0.
+
+    A custom trainer that averages the loss over a batch's article targets logs 0.0000 for a batch
+    that has none: that is a count of zero, not a perfect prediction, and its ratio 0.00x means nothing.
+    """
+    empty = {step for step, value in zip(curve.article_loss.steps, curve.article_loss.values) if value == 0.0}
+    article_series, ratio_series = _without(curve.article_loss, empty), _without(curve.ratio, empty)
+    other_series = _without(curve.other_loss, empty)
+    article, other = _summary(article_series), _summary(other_series)
+    if len(ratio_series):
+        return ArticleFacts(_summary(ratio_series), "logged", article, other, len(empty))
+    if article is None or other is None or article_series.steps != other_series.steps:
         return None
-    steps, a = curve.article_loss.arrays()
-    _, o = curve.other_loss.arrays()
+    steps, a = article_series.arrays()
+    _, o = other_series.arrays()
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = _summarize(steps, a / o)
-    return ArticleFacts(ratio, "article_loss / other_loss", article, other)
+    return ArticleFacts(ratio, "article_loss / other_loss", article, other, len(empty))
 
 
 def _vocab(curve: LossCurve, first: Point, end_loss: float, vocab_size: int | None, t: Thresholds) -> VocabFacts | None:
@@ -322,8 +383,32 @@ def _loss_series(curve: LossCurve) -> tuple[str, Series]:
     raise ValueError(f"{curve.path}: the curve holds no loss values")
 
 
-def measure_curve(curve: LossCurve, thresholds: Thresholds | None = None, vocab_size: int | None = None) -> CurveFacts:
-    """Facts about ``curve``; ``vocab_size`` overrides a size the log states."""
+def _overfit(curve: LossCurve, t: Thresholds) -> OverfitFacts | None:
+    """Val rising by ``overfit_val_rise`` from its best at a later evaluation, with the train loss below it."""
+    if len(curve.val) < t.log_tail_min_points:
+        return None
+    steps, values, _ = _last_segment(*curve.val.arrays())
+    finite = np.isfinite(values)
+    if not finite.all() or len(values) < t.log_tail_min_points:
+        return None
+    best_i = int(np.argmin(values))
+    if best_i == len(values) - 1 or values[-1] - values[best_i] < t.overfit_val_rise:
+        return None
+    train = curve.train if len(curve.train) else curve.eval_train
+    train_point = None
+    if len(train):
+        t_steps, t_values, _ = _last_segment(*train.arrays())
+        j = int(np.argmin(np.abs(t_steps - steps[-1])))
+        train_point = _point(t_steps, t_values, j)
+        if not train_point.value < values[-1]:
+            return None  # train as high as val: the whole curve went up (divergence), not memorisation
+    return OverfitFacts(_point(steps, values, best_i), _point(steps, values, -1), train_point)
+
+
+def measure_curve(curve: LossCurve, thresholds: Thresholds | None = None, vocab_size: int | None = None,
+                  bytes_per_token=None) -> CurveFacts:
+    """Facts about ``curve``; ``vocab_size`` overrides a size the log states; ``bytes_per_token``
+    (:class:`tsdiag.units.BytesPerToken`) lets losses be judged per byte."""
     t = thresholds or Thresholds()
     name, series = _loss_series(curve)
     steps, values, segments = _last_segment(*series.arrays())
@@ -369,4 +454,6 @@ def measure_curve(curve: LossCurve, thresholds: Thresholds | None = None, vocab_
         total_lines=curve.total_lines,
         skipped_lines=curve.skipped_lines,
         partial_last_line=curve.partial_last_line,
+        overfit=_overfit(curve, t),
+        bytes_per_token=bytes_per_token,
     )

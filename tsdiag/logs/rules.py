@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from tsdiag.findings import Evidence, Finding, Severity, define_rule, format_value
+from tsdiag.findings import Evidence, Finding, Severity, define_rule, format_value, strength_past
 from tsdiag.logs.facts import CurveFacts
 from tsdiag.thresholds import Thresholds
 
@@ -27,15 +27,25 @@ FRESH_START = define_rule(
     hypothesis="H5",
 )
 AT_CHANCE = define_rule(
-    "TSD-H5-LOG-AT-CHANCE",
-    "The loss at the end of the log is still ln(vocab): the weights behind it are untrained",
+    "TSD-H2-LOG-AT-CHANCE",
+    "A short run that never left ln(vocab): it was stopped before it began to learn",
     Severity.ERROR,
-    why=("At ln(vocab) a model predicts every token as equally likely. A log that ends there comes from weights "
-         "that learned nothing: when the log evaluates a checkpoint, that checkpoint is a fresh or very early one "
-         "(however far the training run itself got); when it is a training log, nothing was learned."),
-    fix=("If this log evaluates a checkpoint, load the newest (or best-val) checkpoint of the run instead and "
-         "check its step. If it is a training log, check the lr (TSD-H3 findings) and the data (tsdiag audit)."),
-    hypothesis="H5",
+    why=("At ln(vocab) a model predicts every token as equally likely. A training log that ends there after a "
+         "few hundred steps comes from a run that stopped before learning started (warmup alone is often "
+         "longer); its checkpoint is as untrained as the log says. This is the run's own end, not a wrong file."),
+    fix="Train for the planned number of steps (thousands for TinyStories); check the lr warms up to its peak.",
+    hypothesis="H2",
+)
+NO_LEARNING = define_rule(
+    "TSD-H3-LOG-NO-LEARNING",
+    "A long run that never left ln(vocab): nothing was learned",
+    Severity.ERROR,
+    why=("A run of thousands of steps whose loss is still at ln(vocab) learned nothing: the lr is far off "
+         "(zero, or so high that updates cancel out), the gradients never reach the weights, or the targets "
+         "are noise (shuffled or misaligned data)."),
+    fix=("Check the lr the optimizer really used (TSD-H3 findings), that loss.backward() and optimizer.step() "
+         "run, and the data (tsdiag audit-data with --tokenizer)."),
+    hypothesis="H3",
 )
 STILL_IMPROVING = define_rule(
     "TSD-H2-LOG-STILL-IMPROVING",
@@ -50,6 +60,7 @@ UNFINISHED = define_rule(
     "TSD-H2-LOG-UNFINISHED",
     "The log ends well before the number of steps the run planned",
     Severity.WARNING,
+    escalation="the log ends at most early_stop_strong_fraction of the planned steps at a high loss",
     why=("The run's own settings planned more steps than the log reached: it crashed, was stopped, or this is "
          "the state of an intermediate checkpoint."),
     fix="Resume from the last checkpoint and train to the planned number of steps.",
@@ -59,9 +70,10 @@ LOSS_HIGH = define_rule(
     "TSD-H2-LOG-LOSS-HIGH",
     "The run ends at a loss where TinyStories models still write broken English",
     Severity.WARNING,
-    why=("llama2.c's published TinyStories models reach val loss 0.76-1.30 (nats/token); above ~2.0 stories "
-         "stay ungrammatical. A high final loss is what 'stopped too early' looks like, though a bad lr or data "
-         "can also hold it up."),
+    why=("llama2.c's published TinyStories models reach val loss 0.76-1.30 nats/token (about 0.4-0.8 bits per "
+         "byte); above ~1.2 bits/byte (2.0 nats/token at a 512 vocabulary) stories stay ungrammatical. A high "
+         "final loss is the symptom every cause shares, so on its own it is weak evidence for stopping early "
+         "(strength at most 0.4): a bad lr, data or vocabulary holds it up too."),
     fix="Train longer; if the loss had flattened, check the H3 (lr) and H1 (data) findings for why.",
     hypothesis="H2",
 )
@@ -94,6 +106,8 @@ LR_HIGH = define_rule(
     "TSD-H3-LOG-LR-HIGH",
     "The logged learning rate peaks above what small decoders train stably with",
     Severity.WARNING,
+    escalation="the peak is at least lr_high_strong_factor x lr_max, or the log also shows spikes, divergence "
+               "or non-finite losses",
     why="Small decoders on TinyStories train with lr around 5e-4 (llama2.c); far above 1e-3 they spike, diverge or plateau.",
     fix="Retrain with a peak lr of at most 1e-3 (llama2.c uses 5e-4), with warmup and decay to lr/10.",
     hypothesis="H3",
@@ -111,11 +125,25 @@ RATIO_LOW = define_rule(
     "TSD-W-LOG-RATIO",
     "Article loss far below the other-token loss while the other-token loss stays high",
     Severity.WARNING,
+    escalation="the other-token loss is still at chance level (ln(vocab))",
     why=("An article-weighted loss can make the model fit 'a/an/the' at the expense of every other token: the "
          "ratio falls well below 1 while the rest of the language stays unlearned, so the stories do not improve."),
     fix=("Retrain with the standard (unweighted) loss or a much smaller article weight, and compare the two runs "
          "at the same step (tsdiag compare STANDARD_RUN WEIGHTED_RUN)."),
     hypothesis="W",
+)
+OVERFIT = define_rule(
+    "TSD-H1-LOG-OVERFIT",
+    "Val loss climbs back up while the train loss keeps falling: the model memorises too little data",
+    Severity.WARNING,
+    escalation="the val loss rose at least overfit_strong_rise above its best",
+    why=("A widening train/val gap means the model learns the training text by heart instead of the language; "
+         "with TinyStories that happens when a small subset is trained for many epochs. A best-val checkpoint "
+         "saved before the rise (nanoGPT's always_save_checkpoint=False) is then older than the last step "
+         "because the run overfits, not because it stopped early."),
+    fix=("Train on more stories (the full TinyStories set has ~2M), or stop at the best val loss and lower the "
+         "model size or raise dropout; do not simply train longer."),
+    hypothesis="H1",
 )
 FEW_POINTS = define_rule(
     "TSD-LOG-FEW-POINTS",
@@ -172,15 +200,21 @@ def fresh_start(facts: CurveFacts, t: Thresholds) -> list[Finding]:
 
 
 def at_chance(facts: CurveFacts, t: Thresholds) -> list[Finding]:
+    """A curve that ends at ln(vocab): a short run stopped before learning (H2), a long one failed to learn (H3)."""
     v = facts.vocab
     if v is None or not v.ends_at_chance or _broke_down(facts, t):
-        return []  # a run that learned and then blew up is a divergence (H3), not an untrained checkpoint
-    return [AT_CHANCE.finding(
+        return []  # a run that learned and then blew up is a divergence (H3), not an untrained run
+    short = facts.last.step < t.chance_short_run_steps
+    rule = AT_CHANCE if short else NO_LEARNING
+    what = (f"a run of {format_value(facts.last.step)} steps (under chance_short_run_steps "
+            f"{t.chance_short_run_steps:,}) stopped before it began to learn" if short else
+            f"after {format_value(facts.last.step)} steps nothing was learned")
+    return [rule.finding(
         f"the loss at step {format_value(facts.last.step)} is still {facts.end_loss:.3f}, at or above "
-        f"{1 - t.initial_loss_tolerance:.0%} of ln({v.size:,}) = {v.ln_vocab:.3f}: the weights behind this log "
-        f"predict no better than chance",
+        f"{1 - t.initial_loss_tolerance:.0%} of ln({v.size:,}) = {v.ln_vocab:.3f}: {what}",
         [_end_evidence(facts), *_vocab_evidence(facts),
-         Evidence("last step", facts.last.step, "", _loss_source(facts, facts.last.step))],
+         Evidence("last step", facts.last.step, "", _loss_source(facts, facts.last.step)),
+         Evidence("threshold chance_short_run_steps", t.chance_short_run_steps, "steps", "tsdiag thresholds")],
         subject=facts.path,
     )]
 
@@ -195,10 +229,32 @@ def _broke_down(facts: CurveFacts, t: Thresholds) -> bool:
         and facts.end_loss > best + t.initial_loss_tolerance * v.ln_vocab
 
 
-def still_improving(facts: CurveFacts, t: Thresholds) -> list[Finding]:
-    if not facts.still_improving or _broke_down(facts, t):
+def _level(facts: CurveFacts, t: Thresholds):
+    """The end of the curve (val loss when logged) judged against the high-loss threshold, per byte when known."""
+    from tsdiag.units import loss_level
+
+    nats = facts.val.last.value if facts.val is not None and facts.val.min is not None else facts.end_loss
+    return loss_level(nats, facts.bytes_per_token, t)
+
+
+def _level_evidence(facts: CurveFacts, level) -> list[Evidence]:
+    if level.unit == "nats/token":
         return []
+    bpt = facts.bytes_per_token
+    return [Evidence(f"loss at the end per {'character' if bpt.per_character else 'byte'}", round(level.value, 4),
+                     level.unit, f"{bpt.value:.3g} {'chars' if bpt.per_character else 'bytes'}/token ({bpt.source})"),
+            Evidence(f"threshold {level.threshold_name}", level.threshold, level.unit, "tsdiag thresholds")]
+
+
+def still_improving(facts: CurveFacts, t: Thresholds) -> list[Finding]:
+    """Still falling at the end. Its strength is what twice the steps would buy (nats per doubling), halved
+    when the loss is already below the high-loss threshold: then more steps polish a working model."""
+    if not facts.still_improving or _broke_down(facts, t) or facts.overfit is not None:
+        return []  # an overfitting run gains nothing from more steps: TSD-H1-LOG-OVERFIT says why
     tail = facts.tail
+    gain = -tail.per_doubling if tail.per_doubling is not None else None
+    if gain is not None and gain < t.still_improving_per_doubling:
+        return []  # measurably falling, but twice the steps would buy next to nothing
     last = format_value(facts.last.step)
     rate = f"{-tail.slope_per_1k:.3g} nats per 1k steps"
     evidence = [
@@ -207,13 +263,24 @@ def still_improving(facts: CurveFacts, t: Thresholds) -> list[Finding]:
                  f"{format_value(tail.end_step)} ({tail.points} points)"),
         _end_evidence(facts),
     ]
+    level = _level(facts, t)
+    strength = 0.5
+    if gain is not None:
+        evidence.insert(0, Evidence("gain per doubling of the steps", round(gain, 4), "nats/token",
+                                    f"{_name(facts)}: fit against log2(step) over the same window"))
+        strength = strength_past(gain, t.still_improving_per_doubling, t.still_improving_strong_per_doubling)
+    if not level.high:
+        strength /= 2
     end_loss, state = facts.end_loss, f"the loss was still falling {rate}"
     if facts.val is not None and facts.val.min is not None:
         end_loss = facts.val.last.value
         state = f"val loss {format_value(end_loss)} and still falling {rate}"
         evidence.append(Evidence("last val loss", facts.val.last.value, "nats/token",
                                  f"{_name(facts)}: val loss, step {format_value(facts.val.last.step)}"))
+    evidence += _level_evidence(facts, level)
     message = f"the loss was still falling {rate} when the log ends at step {last}"
+    if gain is not None:
+        message += f" (about {gain:.2g} nats/token per doubling of the steps)"
     fix = f"Continue training from step {last} (resume its checkpoint): {state}."
     lr = facts.lr
     if lr is not None:
@@ -232,8 +299,7 @@ def still_improving(facts: CurveFacts, t: Thresholds) -> list[Finding]:
                 evidence.append(Evidence("planned steps", planned.value, "", planned.source))
                 fix = (f"The lr schedule is longer than the run: set lr_decay_iters = max_iters = {planned.value:,} "
                        "(or train as long as the schedule) so the lr decays to min_lr by the last step.")
-    severity = Severity.ERROR if end_loss > t.val_loss_high else Severity.WARNING
-    return [STILL_IMPROVING.finding(message, evidence, severity=severity, fix=fix, subject=facts.path)]
+    return [STILL_IMPROVING.finding(message, evidence, strength=strength, fix=fix, subject=facts.path)]
 
 
 def unfinished(facts: CurveFacts, t: Thresholds) -> list[Finding]:
@@ -241,10 +307,16 @@ def unfinished(facts: CurveFacts, t: Thresholds) -> list[Finding]:
     if planned is None or facts.last.step >= t.early_stop_fraction * planned.value or _broke_down(facts, t):
         return []  # resuming a run that diverged or went NaN repeats the failure: DIVERGED / NAN say why
     last = format_value(facts.last.step)
+    fraction = facts.last.step / planned.value
+    strength = strength_past(fraction, t.early_stop_fraction, t.early_stop_strong_fraction)
+    decisive = strength >= 1.0 and _level(facts, t).high
     return [UNFINISHED.finding(
-        f"the log ends at step {last} of {planned.value:,} planned ({facts.last.step / planned.value:.0%})",
+        f"the log ends at step {last} of {planned.value:,} planned ({fraction:.0%})",
         [Evidence("last step", facts.last.step, "", _loss_source(facts, facts.last.step)),
-         Evidence("planned steps", planned.value, "", planned.source)],
+         Evidence("planned steps", planned.value, "", planned.source),
+         Evidence("threshold early_stop_strong_fraction", t.early_stop_strong_fraction, "of planned steps",
+                  "tsdiag thresholds")],
+        severity=Severity.ERROR if decisive else Severity.WARNING, strength=strength,
         fix=(f"Resume from the checkpoint at step {last} and train to step {planned.value:,}; if this is the state "
              f"of an intermediate checkpoint, use the run's final one."),
         subject=facts.path,
@@ -252,20 +324,25 @@ def unfinished(facts: CurveFacts, t: Thresholds) -> list[Finding]:
 
 
 def loss_high(facts: CurveFacts, t: Thresholds) -> list[Finding]:
+    level = _level(facts, t)
     if facts.val is not None and facts.val.min is not None:
-        value = facts.val.last.value
-        evidence = Evidence("last val loss", value, "nats/token",
+        evidence = Evidence("last val loss", facts.val.last.value, "nats/token",
                             f"{_name(facts)}: val loss, step {format_value(facts.val.last.step)}")
-        what = f"val loss {format_value(value)} at step {format_value(facts.val.last.step)}"
+        what = f"val loss {format_value(facts.val.last.value)} at step {format_value(facts.val.last.step)}"
     else:
-        value = facts.end_loss
         evidence = _end_evidence(facts)
-        what = f"{facts.curve.replace('_', ' ')} loss {format_value(value)} at step {format_value(facts.last.step)}"
-    if not value > t.val_loss_high or facts.diverged or (facts.vocab is not None and facts.vocab.ends_at_chance):
+        what = (f"{facts.curve.replace('_', ' ')} loss {format_value(facts.end_loss)} at step "
+                f"{format_value(facts.last.step)}")
+    if not level.high or facts.diverged or (facts.vocab is not None and facts.vocab.ends_at_chance):
         return []  # a diverged run or one at chance level has a more precise finding than "train longer"
+    if level.unit != "nats/token":
+        what += f" ({level.value:.3g} {level.unit})"
     return [LOSS_HIGH.finding(
-        f"the run ends at {what}, above {t.val_loss_high:g} where TinyStories models still write broken English",
-        [evidence, Evidence("threshold val_loss_high", t.val_loss_high, "nats/token", "tsdiag thresholds")],
+        f"the run ends at {what}, above {level.threshold:g} {level.unit} where TinyStories models still write "
+        f"broken English",
+        [evidence, *(_level_evidence(facts, level) or
+                     [Evidence("threshold val_loss_high", t.val_loss_high, "nats/token", "tsdiag thresholds")])],
+        strength=0.4 * strength_past(level.value, level.threshold, 2 * level.threshold),
         subject=facts.path,
     )]
 
@@ -338,9 +415,14 @@ def lr_high(facts: CurveFacts, t: Thresholds) -> list[Finding]:
                                         ("non-finite loss", bool(facts.nonfinite_points))) if seen]
     if unstable:
         message += f"; the log also shows {', '.join(unstable)}"
+    strong = lr.peak.value >= t.lr_high_strong_factor * t.lr_max
+    if strong:
+        message += f" ({lr.peak.value / t.lr_max:.0f}x lr_max)"
     return [LR_HIGH.finding(
         message, evidence,
-        severity=Severity.ERROR if unstable else Severity.WARNING,
+        severity=Severity.ERROR if unstable or strong else Severity.WARNING,
+        strength=max(strength_past(lr.peak.value, t.lr_max, t.lr_high_strong_factor * t.lr_max),
+                     1.0 if unstable else 0.0),
         fix=(f"Retrain with a peak lr of at most {format_value(t.lr_max)} (llama2.c uses 5e-4; this run used "
              f"{format_value(lr.peak.value)}), with warmup and cosine decay to lr/10."),
         subject=facts.path,
@@ -377,6 +459,9 @@ def ratio_low(facts: CurveFacts, t: Thresholds) -> list[Finding]:
     if a.article_loss is not None:
         evidence.insert(1, Evidence("article loss", a.article_loss.last.value, "nats/token",
                                     f"{_name(facts)}: article loss, step {format_value(a.article_loss.last.step)}"))
+    if a.empty_batches:
+        evidence.append(Evidence("points with article loss 0 left out", a.empty_batches, "points",
+                                 f"{_name(facts)}: batches with no article target"))
     message = (f"at step {format_value(ratio.step)} the article loss is {ratio.value:.2f}x the other-token loss, "
                f"which is still {other.value:.3g} (above {t.val_loss_high:g})")
     severity = Severity.WARNING
@@ -386,8 +471,38 @@ def ratio_low(facts: CurveFacts, t: Thresholds) -> list[Finding]:
         message += f" and at chance level (ln({v.size:,}) = {v.ln_vocab:.3f}): the model learned articles and nothing else"
         evidence.extend(_vocab_evidence(facts))
     else:
-        message += ": articles are fitted at the expense of every other token"
-    return [RATIO_LOW.finding(message, evidence, severity=severity, subject=facts.path)]
+        message += ": the weighted tokens are fitted at the expense of every other token"
+    message += (" (whether the weighted ids are articles in this tokenizer is not checked here: give --article-ids "
+                "and --tokenizer)")
+    return [RATIO_LOW.finding(message, evidence, severity=severity,
+                              strength=strength_past(ratio.value, t.weighted_ratio_low, t.weighted_ratio_low / 3)
+                              if severity < Severity.ERROR else 1.0, subject=facts.path)]
+
+
+def overfit(facts: CurveFacts, t: Thresholds) -> list[Finding]:
+    o = facts.overfit
+    if o is None:
+        return []
+    evidence = [Evidence("best val loss", o.best_val.value, "nats/token",
+                         f"{_name(facts)}: val loss, step {format_value(o.best_val.step)}"),
+                Evidence("last val loss", o.last_val.value, "nats/token",
+                         f"{_name(facts)}: val loss, step {format_value(o.last_val.step)}"),
+                Evidence("threshold overfit_val_rise", t.overfit_val_rise, "nats/token", "tsdiag thresholds")]
+    gap = ""
+    if o.train_at_last_val is not None:
+        evidence.insert(2, Evidence("train loss there", o.train_at_last_val.value, "nats/token",
+                                    f"{_name(facts)}: train loss, step {format_value(o.train_at_last_val.step)}"))
+        gap = f" while the train loss fell to {o.train_at_last_val.value:.3f} (gap {o.gap:.3f})"
+    strong = o.rise >= t.overfit_strong_rise
+    return [OVERFIT.finding(
+        f"val loss rose from its best {o.best_val.value:.3f} at step {format_value(o.best_val.step)} to "
+        f"{o.last_val.value:.3f} at step {format_value(o.last_val.step)}{gap}: the model memorises its training data",
+        evidence, severity=Severity.ERROR if strong else Severity.WARNING,
+        strength=strength_past(o.rise, t.overfit_val_rise, t.overfit_strong_rise),
+        fix=(f"Use the checkpoint at step {format_value(o.best_val.step)} (best val loss) and train on more data; "
+             "a smaller model or more dropout helps too. Training longer only widens the gap."),
+        subject=facts.path,
+    )]
 
 
 def few_points(facts: CurveFacts, t: Thresholds) -> list[Finding]:
@@ -415,7 +530,7 @@ def restarted(facts: CurveFacts, t: Thresholds) -> list[Finding]:
 
 RULE_FUNCTIONS: tuple[Callable[[CurveFacts, Thresholds], list[Finding]], ...] = (
     fresh_start, at_chance, still_improving, unfinished, loss_high, nan, diverged, spikes, lr_high, lr_constant,
-    ratio_low, few_points, restarted,
+    ratio_low, overfit, few_points, restarted,
 )
 
 

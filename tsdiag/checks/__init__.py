@@ -1,0 +1,25 @@
+"""One check per kind of input; every command calls its check and ``diagnose`` walks them all.
+
+=============  =================  ===========================================
+check          command            inputs
+=============  =================  ===========================================
+checkpoint     ``inspect``        a checkpoint (+ config, tokenizer)
+data           ``audit-data``     shards or text (+ tokenizer)
+tokenizer      ``audit-tokenizer`` a tokenizer (+ text)
+log            ``logs``           a training log (+ vocab size, tokenizer)
+runs           ``compare``        tsdiag run folders or checkpoints
+sample         ``sample``         a checkpoint and its tokenizer
+=============  =================  ===========================================
+
+Each module has ``NAME``, ``COMMAND`` and ``run(...) -> CheckResult``; see
+:mod:`tsdiag.checks.interface` for what a result holds.
+"""
+
+from __future__ import annotations
+
+from tsdiag.checks import checkpoint, data, logs, runs, sample, tokenizer
+from tsdiag.checks.interface import CheckResult, Measurement
+
+CHECKS = {module.NAME: module for module in (checkpoint, data, tokenizer, logs, runs, sample)}
+
+__all__ = ["CHECKS", "CheckResult", "Measurement"]

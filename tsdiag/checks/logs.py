@@ -1,0 +1,79 @@
+"""The log check (``tsdiag logs``): a training log's loss curve, judged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tsdiag.checks.interface import CheckResult
+from tsdiag.findings import Evidence
+from tsdiag.thresholds import Thresholds
+
+NAME = "log"
+COMMAND = "logs"
+
+
+def run(path: Path, *, thresholds: Thresholds, format_hint: str | None = None, vocab_size: int | None = None,
+        planned_steps=None, tokenizer=None, bytes_per_token=None, article_ids=None, curve=None) -> CheckResult:
+    """Parse and judge one log.
+
+    ``planned_steps`` (a :class:`tsdiag.logs.facts.Recorded`, e.g. a checkpoint's max_iters) fills in a
+    planned length the log does not state; ``tokenizer`` gives bits per byte and decodes ``article_ids``
+    (a (ids, source) pair) that a weighted run used.
+    """
+    from tsdiag.logs import analyze_curve, parse_log
+    from tsdiag.train import runfolder
+
+    curve = curve if curve is not None else parse_log(path, format_hint)
+    if planned_steps is not None and "planned_steps" not in curve.settings:
+        curve.settings["planned_steps"] = planned_steps
+    if tokenizer is not None and bytes_per_token is None:
+        from tsdiag.units import reference_bytes_per_token
+
+        bytes_per_token = reference_bytes_per_token(tokenizer)
+    facts, findings = analyze_curve(curve, thresholds, vocab_size=vocab_size, bytes_per_token=bytes_per_token)
+    folder = Path(path).parent
+    if (folder / runfolder.RUN_FILE).is_file() and runfolder.read_run(folder).get("objective") == "standard":
+        # a standard run's low article/other ratio is the order in which any model learns (articles are
+        # easy tokens), not the weighted objective's harm
+        findings = [f for f in findings if f.code != "TSD-W-LOG-RATIO"]
+    if article_ids is not None and tokenizer is not None:
+        from tsdiag.train_rules import weighted_id_findings
+
+        ids, source = article_ids
+        findings += weighted_id_findings(ids, source, tokenizer)
+    check = CheckResult(NAME, str(path), facts, findings)
+    _measure(check, facts, thresholds)
+    return check
+
+
+def _measure(check: CheckResult, facts, t: Thresholds) -> None:
+    name = Path(facts.path).name
+    if facts.tail is not None:
+        from tsdiag.units import loss_evidence
+
+        evidence = loss_evidence("loss at the end", facts.end_loss, f"{name}: step {facts.last.step}",
+                                 facts.bytes_per_token)
+        evidence.append(Evidence("slope over the last window", facts.tail.slope_per_1k, "nats per 1k steps", name))
+        if facts.tail.per_doubling is not None:
+            evidence.append(Evidence("gain per doubling of the steps", round(-facts.tail.per_doubling, 4),
+                                     "nats/token", name))
+        check.measure("H2", *evidence)
+    if facts.diverged is not None:
+        evidence = [Evidence("loss spikes", len(facts.spikes), "", name), Evidence("diverged", facts.diverged, "", name)]
+        if facts.lr is not None:
+            evidence.append(Evidence("peak lr", facts.lr.peak.value, "", f"{name}: step {facts.lr.peak.step}"))
+        # a curve without its lr cannot show an lr that is merely too high for a good result
+        check.measure("H3", *evidence, conclusive=facts.lr is not None,
+                      missing="" if facts.lr is not None else "a log that prints the lr, or --checkpoint with its config")
+    if facts.val is not None and facts.val.min is not None and len_val(facts) >= t.log_tail_min_points:
+        check.measure("H1", Evidence("val loss above its best at the end", round(facts.val.last.value
+                                                                                  - facts.val.min.value, 4),
+                                     "nats/token", f"{name}: val loss"),
+                      conclusive=False, missing="--data with --tokenizer (article counts)")
+    if facts.articles is not None:
+        check.measure("W", Evidence("article/other loss ratio at the end", facts.articles.ratio.last.value, "",
+                                    f"{name}: step {facts.articles.ratio.last.step}"))
+
+
+def len_val(facts) -> int:
+    return facts.val.points if facts.val is not None else 0
