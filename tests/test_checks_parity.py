@@ -1,0 +1,97 @@
+"""One check per input: a command and `diagnose` give the same findings on the same input, and every
+hypothesis a rule can name is measured by some check (so 'ruled out' can rest on a measurement)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import pytest
+
+import ckpt_factory as cf
+from test_compare import make_run
+from test_diagnose import healthy_checkpoint, llama2c_log, origin_log, shard
+from tsdiag import checks
+from tsdiag.findings import HYPOTHESES, Evidence, Rule, Severity, all_rules
+from tsdiag.train import runfolder
+
+
+def _findings(report_json: str) -> list[tuple]:
+    obj = json.loads(report_json)
+    reports = obj if isinstance(obj, list) else [obj]
+    return sorted((f["code"], f["severity"], f["message"], f["strength"]) for r in reports for f in r["findings"])
+
+
+def test_inspect_and_diagnose_agree_on_a_checkpoint(cli, tmp_path):
+    ckpt = cf.custom_trainer_checkpoint(tmp_path / "checkpoint_best_loss.pth")
+    _, alone, _ = cli("inspect", ckpt, "--json")
+    _, together, _ = cli("diagnose", "--checkpoint", ckpt, "--json")
+    assert _findings(alone) == _findings(together) != []
+
+
+def test_logs_and_diagnose_agree_on_a_log(cli, tmp_path):
+    log = llama2c_log(tmp_path / "train.log", lr=5e-3, diverge=True)
+    _, alone, _ = cli("logs", log, "--json")
+    _, together, _ = cli("diagnose", "--log", log, "--json")
+    assert _findings(alone) == _findings(together) != []
+
+
+def test_logs_and_diagnose_agree_with_a_tokenizer_and_weighted_ids(cli, tmp_path, sp_model):
+    log = origin_log(tmp_path / "train.log", ratio=0.3)
+    args = ("--tokenizer", sp_model, "--article-ids", "5,6")
+    _, alone, _ = cli("logs", log, *args, "--json")
+    _, together, _ = cli("diagnose", "--log", log, *args, "--json")
+    assert _findings(alone) == _findings(together)
+    assert "TSD-RUN-ARTICLE-IDS" in {f[0] for f in _findings(alone)}  # ids 5 and 6 are not articles
+
+
+def test_audit_data_and_diagnose_agree_on_shards(cli, tmp_path, sp_model):
+    bins = shard(tmp_path, sp_model, strip_articles=True)
+    _, alone, _ = cli("audit-data", bins, "--tokenizer", sp_model, "--seq-len", 64, "--json")
+    _, together, _ = cli("diagnose", "--data", bins, "--tokenizer", sp_model, "--seq-len", 64, "--json")
+    assert _findings(alone) == _findings(together) != []
+
+
+def test_compare_and_diagnose_agree_on_a_run_that_went_non_finite(cli, tmp_path):
+    """The bug that made this stage: compare exited 1 with an H3 error, diagnose called H3 ruled out."""
+    run = make_run(tmp_path / "standard")
+    record = runfolder.read_run(run)
+    record["nonfinite_steps"] = [120, 121]
+    runfolder.write_run(run, record)
+    code_alone, alone, _ = cli("compare", run, "--json")
+    code_together, together, _ = cli("diagnose", "--run", run, "--json")
+    assert ("TSD-RUN-NONFINITE", "error") in {f[:2] for f in _findings(alone)}
+    assert set(_findings(alone)) <= set(_findings(together))
+    assert code_alone == code_together == 1
+    h3 = next(h for h in json.loads(together)["hypotheses"] if h["code"] == "H3")
+    assert h3["verdict"] == "confirmed"
+
+
+def test_an_unreadable_input_is_one_row_not_the_end(cli, tmp_path):
+    good = llama2c_log(tmp_path / "train.log", lr=5e-4, diverge=False)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{ this is not json")
+    code, out, err = cli("diagnose", "--log", good, "--log", broken, "--json")
+    obj = json.loads(out)
+    assert code != 2 and [u["input"] for u in obj["unreadable"]] == [str(broken)]
+    assert obj["checks"] and obj["checks"][0]["subject"] == str(good)
+
+
+def test_every_hypothesis_a_rule_names_is_measured_by_some_check():
+    measured = set()
+    for module in checks.CHECKS.values():
+        source = inspect.getsource(module)
+        measured |= {h for h in HYPOTHESES if f'measure("{h}"' in source}
+    named = {r.hypothesis for r in all_rules().values() if r.hypothesis}
+    assert named <= measured, f"rules name {sorted(named - measured)} but no check measures them"
+
+
+def test_emitted_severities_are_the_documented_ones():
+    plain = Rule("TSD-H2-PLAIN", "s", Severity.WARNING, "why", "fix", "H2")
+    escalating = Rule("TSD-H2-ESC", "s", Severity.WARNING, "why", "fix", "H2", escalation="far past it")
+    evidence = [Evidence("x", 1)]
+    with pytest.raises(ValueError, match="not documented"):
+        plain.finding("m", evidence, severity=Severity.ERROR)
+    assert escalating.finding("m", evidence, severity=Severity.ERROR).severity is Severity.ERROR
+    for rule in all_rules().values():  # the registry documents every escalation it allows
+        assert (rule.escalation is None) == (rule.severities == (rule.severity,))
