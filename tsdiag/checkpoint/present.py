@@ -108,6 +108,9 @@ def inspection_data(c: CheckpointInspection) -> dict[str, Any]:
         "health": health_data(c.health),
         "siblings": [{"path": str(s.path), "step": s.step, "val_loss": s.val_loss, "mtime": s.mtime}
                      for s in c.siblings],
+        "val_bits_per_byte": c.val_bits_per_byte,
+        "units": None if c.bytes_per_token is None else c.bytes_per_token.to_dict(),
+        "article_ids": None if c.article_ids is None else c.article_ids.to_dict(),
         "notes": c.notes,
     }
 
@@ -136,6 +139,11 @@ def _training_table(c: CheckpointInspection) -> Table:
     tr = c.training
     rows = [(name.replace("_", " "), _show(getattr(tr, name))) for name in TRAINING_FIELDS
             if getattr(tr, name) is not None or name in ("step", "val_loss")]
+    if c.val_bits_per_byte is not None:
+        bpt = c.bytes_per_token
+        rows.append((f"val loss per {'character' if bpt.per_character else 'byte'}",
+                     f"{c.val_bits_per_byte:.4g} {bpt.unit} ({bpt.value:.3g} {'chars' if bpt.per_character else 'bytes'}"
+                     f"/token, {bpt.source})"))
     opt = tr.optimizer
     if opt is None:
         rows.append(("optimizer state", "none"))

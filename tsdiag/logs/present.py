@@ -7,6 +7,8 @@ Only formatting happens here; every number comes from
 
 from __future__ import annotations
 
+import math
+
 from typing import Any
 
 from tsdiag.findings import Finding, format_value
@@ -58,9 +60,16 @@ def _rows(facts: CurveFacts) -> list[tuple[str, str]]:
     else:
         spread = "" if tail.slope_stderr_per_1k is None else f" ± {format_value(tail.slope_stderr_per_1k)}"
         before = "" if facts.ends_finite else " (finite values before the end)"
-        rows.append(("end of curve", f"median {format_value(tail.median)} over steps {format_value(tail.start_step)}-"
-                                     f"{format_value(tail.end_step)}; slope {format_value(tail.slope_per_1k)}{spread} "
-                                     f"nats per 1k steps{before}"))
+        rows.append(("end of curve", f"median {format_value(tail.median)} nats/token over steps "
+                                     f"{format_value(tail.start_step)}-{format_value(tail.end_step)}; slope "
+                                     f"{format_value(tail.slope_per_1k)}{spread} nats per 1k steps{before}"
+                                     + (f"; {format_value(-tail.per_doubling)} nats per doubling of the steps"
+                                        if tail.per_doubling is not None else "")))
+    bpt = facts.bytes_per_token
+    if bpt is not None and math.isfinite(facts.end_loss):
+        rows.append((f"end of curve per {'character' if bpt.per_character else 'byte'}",
+                     f"{format_value(facts.per_byte(facts.end_loss))} {bpt.unit} ({format_value(bpt.value)} "
+                     f"{'chars' if bpt.per_character else 'bytes'}/token, {bpt.source})"))
     rows += [
         ("still improving", _yes_no(facts.still_improving)),
         ("diverged", _yes_no(facts.diverged)),
@@ -121,6 +130,12 @@ def curve_data(facts: CurveFacts) -> dict[str, Any]:
         **_point_json(facts.last, "last_loss"),
         **_point_json(facts.min, "min_loss"),
         "end_loss": facts.end_loss,
+        "end_bits_per_byte": facts.per_byte(facts.end_loss) if math.isfinite(facts.end_loss) else None,
+        "units": None if facts.bytes_per_token is None else facts.bytes_per_token.to_dict(),
+        "overfit": None if facts.overfit is None else {
+            "best_val_loss": facts.overfit.best_val.value, "best_val_step": facts.overfit.best_val.step,
+            "last_val_loss": facts.overfit.last_val.value, "last_val_step": facts.overfit.last_val.step,
+            "gap": facts.overfit.gap},
         "tail": None if tail is None else {
             "start_step": tail.start_step, "end_step": tail.end_step, "points": tail.points,
             "slope_per_1k_steps": tail.slope_per_1k, "slope_stderr_per_1k_steps": tail.slope_stderr_per_1k,
