@@ -199,6 +199,17 @@ def test_llama2c_exports(tmp_path, version, tied):
         assert torch.allclose(loaded["output.weight"], model.output.weight, atol=tolerance, rtol=0)
 
 
+def test_a_bin_export_beside_its_checkpoint_is_the_same_model(tmp_path):
+    """The export carries RoPE tables the training checkpoint has not: still one model, not 'another model'."""
+    from tsdiag.checkpoint import inspect_directory
+
+    model, optimizer, _ = f.trained_llama(tied=True)
+    f.llama2c_checkpoint(tmp_path / "ckpt.pt", model, optimizer=optimizer, iter_num=300)
+    f.llama2c_export(tmp_path / "model.bin", model, 0)
+    listing = inspect_directory(tmp_path)
+    assert len(listing.entries) == 2 and not any(e.other_model for e in listing.entries)
+
+
 def test_truncated_llama2c_export_is_refused(tmp_path):
     from tsdiag.errors import InputError
 

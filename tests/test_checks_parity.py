@@ -95,3 +95,29 @@ def test_emitted_severities_are_the_documented_ones():
     assert escalating.finding("m", evidence, severity=Severity.ERROR).severity is Severity.ERROR
     for rule in all_rules().values():  # the registry documents every escalation it allows
         assert (rule.escalation is None) == (rule.severities == (rule.severity,))
+
+
+@pytest.mark.parametrize("saves_every_eval", [True, False])
+def test_a_checkpoint_far_behind_its_runs_log(tmp_path, saves_every_eval):
+    """Every-eval savers leave their last checkpoint near the log's end; best-val-only savers may not."""
+    from tsdiag.diagnose import DiagnoseInputs, diagnose
+
+    model, optimizer, _ = cf.trained_llama(tied=True)
+    ckpt = cf.llama2c_checkpoint(tmp_path / "ckpt.pt", model, optimizer=optimizer, iter_num=300, max_iters=2000,
+                                 always_save_checkpoint=saves_every_eval)
+    log = llama2c_log(tmp_path / "train.log", lr=5e-4, diverge=False)  # goes on to step 2,000
+    d = diagnose(DiagnoseInputs(checkpoints=[ckpt], logs=[log]))
+    behind = [f for f in d.findings if f.code == "TSD-H5-BEHIND-LOG"]
+    if saves_every_eval:
+        assert behind and behind[0].severity is Severity.ERROR and d.hypotheses[0].code == "H5"
+    else:
+        assert not behind
+
+
+def test_each_rules_module_lists_its_rules_once():
+    import importlib
+
+    from tsdiag.findings import RULE_MODULES
+
+    listed = [rule.code for module in RULE_MODULES for rule in importlib.import_module(module).RULES]
+    assert sorted(listed) == sorted(all_rules()) and len(listed) == len(set(listed))

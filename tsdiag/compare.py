@@ -44,6 +44,16 @@ class RunSummary:
     architecture: dict[str, Any] = field(default_factory=dict)
     curve: list[dict[str, Any]] = field(default_factory=list)   # metrics.csv rows
     run: dict[str, Any] = field(default_factory=dict)           # the run.json record, when there is one
+    bytes_per_token: Any = None        # tsdiag.units.BytesPerToken of the run's tokenizer, when known
+
+    @property
+    def final_val_bits_per_byte(self) -> float | None:
+        """The final val loss per byte (per character for a char vocabulary), when the tokenizer is known."""
+        from tsdiag.units import bits_per_byte
+
+        if self.bytes_per_token is None or self.final_val_loss is None:
+            return None
+        return round(bits_per_byte(self.final_val_loss, self.bytes_per_token), 4)
 
     def differences(self, other: "RunSummary") -> list[tuple[str, Any, Any]]:
         """(what, this, other) for everything but the objective that makes two runs not a matched pair."""
@@ -66,7 +76,10 @@ class RunSummary:
         keys = ("name", "path", "kind", "recipe", "objective", "article_weight", "normalize", "status", "steps",
                 "tokens_seen", "final_val_loss", "best_val_loss", "article_loss", "other_loss", "ratio",
                 "tokens_per_s", "mfu", "data_fingerprint", "seed")
-        return {k: getattr(self, k) for k in keys} | {"architecture": self.architecture}
+        units = None if self.bytes_per_token is None else self.bytes_per_token.to_dict()
+        return {k: getattr(self, k) for k in keys} | {"architecture": self.architecture,
+                                                      "final_val_bits_per_byte": self.final_val_bits_per_byte,
+                                                      "units": units}
 
 
 # settings besides the objective that make two runs train differently
@@ -91,6 +104,21 @@ def read_summary(path: str | Path) -> RunSummary:
     return _from_checkpoint(path)
 
 
+def _run_bytes_per_token(run: dict):
+    """Bytes per token of the tokenizer the run recorded, when that file is still there and readable."""
+    from tsdiag.errors import InputError
+    from tsdiag.tokenizer import load_tokenizer
+    from tsdiag.units import reference_bytes_per_token
+
+    path = (run.get("data") or {}).get("tokenizer")
+    if not isinstance(path, str) or not Path(path).is_file():
+        return None
+    try:
+        return reference_bytes_per_token(load_tokenizer(path))
+    except InputError:
+        return None
+
+
 def _from_run(folder: Path) -> RunSummary:
     run = runfolder.read_run(folder)
     final = run.get("final", {})
@@ -107,6 +135,7 @@ def _from_run(folder: Path) -> RunSummary:
         tokens_per_s=_number(throughput.get("tokens_per_s")), mfu=_number(throughput.get("mfu")),
         data_fingerprint=run.get("data", {}).get("fingerprint"), seed=run.get("seed"),
         architecture=dict(run.get("architecture", {})), curve=curve, run=run,
+        bytes_per_token=_run_bytes_per_token(run),
     )
 
 
@@ -174,6 +203,7 @@ _ROWS = (
     ("recipe", "recipe", ""), ("objective", "objective", ""), ("article weight", "article_weight", ""),
     ("normalize", "normalize", ""), ("status", "status", ""), ("steps", "steps", ""),
     ("tokens seen", "tokens_seen", ""), ("final val loss", "final_val_loss", ""),
+    ("final val loss per byte", "final_val_bits_per_byte", ""),
     ("best val loss", "best_val_loss", ""), ("val article loss", "article_loss", ""),
     ("val other loss", "other_loss", ""), ("article/other ratio", "ratio", ""),
     ("tokens/s", "tokens_per_s", ""), ("MFU", "mfu", "%"), ("data fingerprint", "data_fingerprint", ""),
@@ -198,7 +228,8 @@ def compare_report(summaries: Sequence[RunSummary], findings: list, plot: Path |
         title="Runs side by side",
         columns=["", *[s.name for s in summaries]],
         rows=[[label, *[cell(s, attr, unit) for s in summaries]] for label, attr, unit in _ROWS],
-        note="Losses are validation cross-entropy (nats/token) at the last evaluation; "
+        note="Losses are validation cross-entropy (nats/token) at the last evaluation; per byte: bits/byte "
+             "(bits/char for a char vocabulary) from the run's tokenizer on tsdiag's bundled story text; "
              "the ratio is article loss / other loss.",
     )
     notes = [f"plot written to {plot}"] if plot is not None else []

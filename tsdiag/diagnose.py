@@ -262,6 +262,20 @@ def _sample_text(path: Path, tokenizer, dtype: str) -> str:
     return ""
 
 
+def _cross_checks(results: Sequence[CheckResult], log: CheckResult, t: Thresholds) -> list[CheckResult]:
+    """The one checkpoint given, against a --log of its run (same vocabulary when both state one)."""
+    from tsdiag.checks import crosscheck
+
+    inspections = [r.facts for r in results if r.check == "checkpoint" and r.error is None]
+    if len(inspections) != 1:
+        return []  # with several checkpoints nothing says which one the log belongs to
+    inspection, facts = inspections[0], log.facts
+    vocab = inspection.architecture.vocab_size
+    if vocab is not None and facts.vocab is not None and int(vocab.value) != facts.vocab.size:
+        return []
+    return [crosscheck.run(inspection, facts, thresholds=t)]
+
+
 def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
              progress: Callable[[str], None] | None = None,
              select: Sequence[str] = (), ignore: Sequence[str] = ()) -> Diagnosis:
@@ -369,12 +383,16 @@ def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
             # an explicit --vocab-size beats the log's own statement, which beats its run's checkpoint
             if inputs.vocab_size is None and log_vocab is not None and "vocab_size" not in curve.settings:
                 curve.settings["vocab_size"] = Recorded(log_vocab, log_vocab_source)
-            results.append(registry.logs.run(
+            result = registry.logs.run(
                 path, thresholds=t, vocab_size=inputs.vocab_size, curve=curve, tokenizer=tokenizer,
                 bytes_per_token=bpt, planned_steps=planned_steps if run is None else None,
-                article_ids=article_ids if run is None else None))
+                article_ids=article_ids if run is None else None)
         except InputError as exc:
             results.append(_unreadable(registry.logs.NAME, path, exc))
+            continue
+        results.append(result)
+        if run is None:
+            results += _cross_checks(results, result, t)
 
     if runs:
         try:

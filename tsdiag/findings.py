@@ -132,6 +132,7 @@ RULE_MODULES: tuple[str, ...] = (
     "tsdiag.logs.rules",
     "tsdiag.data.rules",
     "tsdiag.sample_rules",
+    "tsdiag.checks.crosscheck",
 )
 
 

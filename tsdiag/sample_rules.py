@@ -22,6 +22,9 @@ SAMPLE_NO_ARTICLE = define_rule(
     fix="Run `tsdiag diagnose` on this checkpoint, its data and its training log to find the cause.",
 )
 
+# every rule this module defines
+RULES = (SAMPLE_FEW_ARTICLES, SAMPLE_NO_ARTICLE,)
+
 
 def sample_findings(facts, t: Thresholds) -> list[Finding]:
     """Rate per word against the reference; share of samples with no article."""

@@ -67,6 +67,9 @@ RUN_UNMATCHED = define_rule(
     fix="Rerun the pair with `tsdiag retrain --standard --weighted` (same seed, data and budget).",
 )
 
+# every rule this module defines
+RULES = (RUN_NONFINITE, RUN_INTERRUPTED, RUN_ARTICLE_IDS, W_RATIO_LOW, W_OTHER_LOSS, RUN_UNMATCHED,)
+
 
 # --------------------------------------------------------------------------- one run
 

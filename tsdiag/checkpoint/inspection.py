@@ -159,8 +159,14 @@ def _mark_other_models(entries: list[DirectoryEntry], signatures: list[frozenset
 
 
 def shape_signature(raw: RawCheckpoint) -> frozenset:
-    """The distinct weight shapes: equal for every checkpoint of one model (a tied copy or not)."""
-    return frozenset(tuple(ref.shape) for ref in raw.weights.values())
+    """The distinct parameter shapes: equal for every checkpoint of one model (a tied copy or not).
+
+    Buffers stay out: a llama2.c .bin export carries its RoPE tables, the training checkpoint does not,
+    and the two are still one model.
+    """
+    from tsdiag.checkpoint.anatomy import is_buffer
+
+    return frozenset(tuple(ref.shape) for name, ref in raw.weights.items() if not is_buffer(name, ref))
 
 
 def _looks_like_checkpoint(path: Path) -> bool:

@@ -101,6 +101,10 @@ FROZEN_ROWS = define_rule(
     fix="Remap the data to the tokens it uses (a top-K vocabulary) and retrain; frozen rows only cost parameters.",
     hypothesis="H4")
 
+# every rule this module defines
+RULES = (VOCAB, EARLY_STOP, VAL_LOSS_HIGH, LR_HIGH, NO_WARMUP, DECAY_MISMATCH, MIN_LR, INIT_WEIGHTS, NOT_LATEST,
+    NOT_BEST, NO_OPTIMIZER, NONFINITE, FROZEN_ROWS,)
+
 
 def _ev(name: str, value: Sourced, unit: str = "") -> Evidence:
     suffix = " (inferred)" if value.origin == INFERRED and not value.source.startswith("inferred") else ""

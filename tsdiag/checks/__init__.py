@@ -9,6 +9,7 @@ tokenizer      ``audit-tokenizer`` a tokenizer (+ text)
 log            ``logs``           a training log (+ vocab size, tokenizer)
 runs           ``compare``        tsdiag run folders or checkpoints
 sample         ``sample``         a checkpoint and its tokenizer
+crosscheck     (diagnose only)    a checkpoint and its run's log together
 =============  =================  ===========================================
 
 Each module has ``NAME``, ``COMMAND`` and ``run(...) -> CheckResult``; see
@@ -17,9 +18,9 @@ Each module has ``NAME``, ``COMMAND`` and ``run(...) -> CheckResult``; see
 
 from __future__ import annotations
 
-from tsdiag.checks import checkpoint, data, logs, runs, sample, tokenizer
+from tsdiag.checks import checkpoint, crosscheck, data, logs, runs, sample, tokenizer
 from tsdiag.checks.interface import CheckResult, Measurement
 
-CHECKS = {module.NAME: module for module in (checkpoint, data, tokenizer, logs, runs, sample)}
+CHECKS = {module.NAME: module for module in (checkpoint, data, tokenizer, logs, runs, sample, crosscheck)}
 
 __all__ = ["CHECKS", "CheckResult", "Measurement"]

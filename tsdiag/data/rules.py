@@ -124,6 +124,10 @@ BYTE_FALLBACK = define_rule(
     fix="Use a tokenizer trained on text like the training data (tsdiag train-tokenizer); if it already is, "
         "raise its vocabulary size or character coverage.")
 
+# every rule this module defines
+RULES = (ARTICLE_RATE, ZERO_ARTICLE, OUT_OF_RANGE, ZERO_RUNS, REPEAT_RUNS, TOKENIZER_MISMATCH, DUPLICATES,
+    NO_SEPARATORS, NAIVE_COUNT, ODD_SIZE, DTYPE, SHORT, COVERAGE, UNUSED_ROWS, GLUED, ROUND_TRIP, BYTE_FALLBACK,)
+
 
 def _pct(x: float) -> float:
     return round(100 * x, 3)

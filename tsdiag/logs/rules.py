@@ -160,6 +160,10 @@ RESTARTED = define_rule(
     fix="Give each run its own log file, or cut the old run out before analysing.",
 )
 
+# every rule this module defines
+RULES = (FRESH_START, AT_CHANCE, NO_LEARNING, STILL_IMPROVING, UNFINISHED, LOSS_HIGH, NAN, DIVERGED, SPIKES, LR_HIGH,
+    LR_CONSTANT, RATIO_LOW, OVERFIT, FEW_POINTS, RESTARTED,)
+
 
 def _name(facts: CurveFacts) -> str:
     return Path(facts.path).name
