@@ -298,8 +298,9 @@ def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
 
         try:
             tokenizer = load_tokenizer(inputs.tokenizer)
+            results.append(registry.tokenizer.run(tokenizer, thresholds=t))
         except InputError as exc:
-            results.append(_unreadable("tokenizer", inputs.tokenizer, exc))
+            results.append(_unreadable(registry.tokenizer.NAME, inputs.tokenizer, exc))
     bpt = _bytes_per_token(inputs, tokenizer)
 
     # (checkpoint, folder its H5 siblings come from): a --checkpoint next to --checkpoint-dir is compared
