@@ -55,7 +55,7 @@ def test_all_codes_registered_and_documented():
     assert set(mine) == {"TSD-H4-VOCAB", "TSD-H2-EARLY-STOP", "TSD-H2-VAL-LOSS-HIGH", "TSD-H3-LR-HIGH",
                          "TSD-H3-NO-WARMUP", "TSD-H3-DECAY-MISMATCH", "TSD-H3-MIN-LR", "TSD-H5-INIT-WEIGHTS",
                          "TSD-H5-NOT-LATEST", "TSD-H5-NOT-BEST", "TSD-CKPT-NO-OPTIMIZER", "TSD-CKPT-NONFINITE",
-                         "TSD-CKPT-FROZEN-ROWS"}
+                         "TSD-CKPT-FROZEN-ROWS", "TSD-W-WEIGHTED-OBJECTIVE"}
     assert all(code in all_rules() and "-LOG-" not in code and r.why and r.fix for code, r in mine.items())
 
 

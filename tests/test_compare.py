@@ -46,8 +46,10 @@ def test_weighted_run_worse_on_other_tokens_is_flagged(cli, tmp_path):
     plot = tmp_path / "compare.png"
     code, stdout, _ = cli("compare", standard, weighted, "--plot", plot, "--json")
     report = json.loads(stdout)
-    assert code == 0  # warnings do not fail by default
+    assert code == 1  # +0.2 nats/token on other tokens between a matched pair: decisive, an error
     assert codes(report["findings"]) == ["TSD-W-OTHER-LOSS", "TSD-W-RATIO-LOW"]
+    other = next(f for f in report["findings"] if f["code"] == "TSD-W-OTHER-LOSS")
+    assert other["severity"] == "error" and other["strength"] == 1.0
     other = next(f for f in report["findings"] if f["code"] == "TSD-W-OTHER-LOSS")
     assert other["message"] == ("weighted run: ratio 0.34 with other-token loss 2.1 above the standard run's 1.9 "
                                 "(+0.2 nats/token)")

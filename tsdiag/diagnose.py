@@ -387,7 +387,8 @@ def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
             result = registry.logs.run(
                 path, thresholds=t, vocab_size=inputs.vocab_size, curve=curve, tokenizer=tokenizer,
                 bytes_per_token=bpt, planned_steps=planned_steps if run is None else None,
-                article_ids=article_ids if run is None else None)
+                # weighted ids are judged once: by the checkpoint check when there is a checkpoint
+                article_ids=article_ids if run is None and not checkpoints else None)
         except InputError as exc:
             results.append(_unreadable(registry.logs.NAME, path, exc))
             continue

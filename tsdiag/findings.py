@@ -113,8 +113,10 @@ def strength_past(value: float, threshold: float, strong: float) -> float:
     Works in either direction (``strong`` below ``threshold`` for "too low" rules). A value on the
     wrong side of the threshold has strength 0: it is no evidence at all.
     """
-    if value is None or threshold <= 0 or strong <= 0 or value <= 0 or strong == threshold:
+    if value is None or threshold <= 0 or strong <= 0 or strong == threshold:
         return 0.0
+    if value <= 0:  # nothing at all: the strongest "too low", no evidence for "too high"
+        return 1.0 if strong < threshold else 0.0
     span = math.log(strong / threshold)
     past = math.log(value / threshold) / span
     if past <= 0:

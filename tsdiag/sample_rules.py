@@ -10,6 +10,7 @@ SAMPLE_FEW_ARTICLES = define_rule(
     "TSD-SAMPLE-FEW-ARTICLES",
     "Generated stories use far fewer articles than real TinyStories text",
     Severity.WARNING,
+    escalation="the rate is under article_rate_low_ratio x the reference",
     why="This is the symptom (\"once upon time there was little girl\"); the rate says how far the model is from "
         "the data it imitates. It does not say why: run `tsdiag diagnose` with the checkpoint, data and log.",
     fix="Run `tsdiag diagnose` on this checkpoint, its data and its training log to find the cause.",

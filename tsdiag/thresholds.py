@@ -151,6 +151,10 @@ class Thresholds:
     zero_article_share: float = _t(
         0.05, "share of sequences",
         "real TinyStories windows of 512 tokens almost always hold an article; more empty ones point at broken data.")
+    zero_article_expected_factor: float = _t(
+        3.0, "x the share expected in real text",
+        "short windows lack an article by chance: (1 - reference rate)^(words per window) of them if articles "
+        "fell independently; real text clusters them, about 1.7x that on TinyStories at 64 tokens.")
     zero_run_min: int = _t(
         64, "tokens",
         "a run of id 0 at least this long is zero-filled (pre-allocated, never written) data.")
@@ -193,6 +197,10 @@ class Thresholds:
     other_loss_margin: float = _t(
         0.05, "nats/token",
         "a weighted run whose other-token loss is this much above the matched standard run's is worse.")
+    other_loss_strong_margin: float = _t(
+        0.2, "nats/token",
+        "a gap this large between a matched pair is far outside seed-to-seed spread (a few hundredths): the "
+        "weighting made the model worse.")
 
     # --- logs: reading loss curves ------------------------------------------------
     log_tail_min_points: int = _t(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from tsdiag.findings import Evidence, Finding, Severity, define_rule
+from tsdiag.findings import Evidence, Finding, Severity, define_rule, strength_past
 from tsdiag.thresholds import Thresholds
 
 RUN_NONFINITE = define_rule(
@@ -53,6 +53,7 @@ W_OTHER_LOSS = define_rule(
     "TSD-W-OTHER-LOSS",
     "The weighted run's loss on non-article tokens is above the matched standard run's",
     Severity.WARNING,
+    escalation="the gap is at least other_loss_strong_margin: the matched pair leaves no doubt",
     why="Weighting articles buys a lower article loss with a higher loss on every other token; the matched "
         "standard run shows the same data and budget did better on the text as a whole.",
     fix="Train with the standard objective (`tsdiag retrain --standard`): articles come out of a well-trained "
@@ -170,6 +171,7 @@ def compare_findings(summaries: Sequence, thresholds: Thresholds) -> list[Findin
         gap = weighted.other_loss - standard.other_loss
         if gap > thresholds.other_loss_margin:
             ratio = f"ratio {weighted.ratio:.2f} with " if weighted.ratio is not None else ""
+            strength = strength_past(gap, thresholds.other_loss_margin, thresholds.other_loss_strong_margin)
             findings.append(W_OTHER_LOSS.finding(
                 f"weighted run: {ratio}other-token loss {weighted.other_loss:.3g} above the standard run's "
                 f"{standard.other_loss:.3g} (+{gap:.3g} nats/token)",
@@ -181,7 +183,8 @@ def compare_findings(summaries: Sequence, thresholds: Thresholds) -> list[Findin
                           source="thresholds"),
                  Evidence("weighted val loss", weighted.final_val_loss, "nats/token", source=f"{weighted.name}: val_loss"),
                  Evidence("standard val loss", standard.final_val_loss, "nats/token", source=f"{standard.name}: val_loss")],
-                subject=weighted.path,
+                severity=Severity.ERROR if gap >= thresholds.other_loss_strong_margin else Severity.WARNING,
+                strength=strength, subject=weighted.path,
             ))
     return findings
 

@@ -7,7 +7,7 @@ each came from; a value that is unknown means no finding, never a guess.
 from __future__ import annotations
 
 from tsdiag.checkpoint.facts import INFERRED, CheckpointInspection, Sourced
-from tsdiag.findings import Evidence, Finding, Severity, define_rule, strength_past
+from tsdiag.findings import Evidence, Finding, Severity, define_rule, format_value, strength_past
 from tsdiag.reference import LLAMA2C_MODELS, LLAMA2C_SOURCE
 from tsdiag.thresholds import Thresholds
 
@@ -82,6 +82,15 @@ NOT_BEST = define_rule(
         "look worse than the run is.",
     fix="Use the checkpoint with the lower validation loss named in the evidence.",
     hypothesis="H5")
+WEIGHTED_OBJECTIVE = define_rule(
+    "TSD-W-WEIGHTED-OBJECTIVE", "The run was trained with an article-weighted loss", Severity.WARNING,
+    why="Up-weighting article targets is a popular 'fix' for stories without articles; it is unproven and can make "
+        "the rest of the language worse. A checkpoint whose config records article_weight > 1 was trained that way, "
+        "so the objective is a suspect until a matched standard run shows otherwise. This says the objective was "
+        "used, not that it harmed: tsdiag compare on a matched pair measures that.",
+    fix="Train the matched standard run (tsdiag retrain --both --from THIS_CHECKPOINT) and compare the other-token "
+        "loss; without a measured gain, train with the standard objective.",
+    hypothesis="W")
 NO_OPTIMIZER = define_rule(
     "TSD-CKPT-NO-OPTIMIZER", "Training checkpoint without optimizer state", Severity.INFO,
     why="Without AdamW's moments, training cannot resume exactly from this step; continuing restarts the moments "
@@ -102,7 +111,7 @@ FROZEN_ROWS = define_rule(
     hypothesis="H4")
 
 # every rule this module defines
-RULES = (VOCAB, EARLY_STOP, VAL_LOSS_HIGH, LR_HIGH, NO_WARMUP, DECAY_MISMATCH, MIN_LR, INIT_WEIGHTS, NOT_LATEST,
+RULES = (WEIGHTED_OBJECTIVE, VOCAB, EARLY_STOP, VAL_LOSS_HIGH, LR_HIGH, NO_WARMUP, DECAY_MISMATCH, MIN_LR, INIT_WEIGHTS, NOT_LATEST,
     NOT_BEST, NO_OPTIMIZER, NONFINITE, FROZEN_ROWS,)
 
 
@@ -370,6 +379,19 @@ def sibling_findings(c: CheckpointInspection, t: Thresholds) -> list[Finding]:
     return out
 
 
+def objective_findings(c: CheckpointInspection, t: Thresholds) -> list[Finding]:
+    """TSD-W-WEIGHTED-OBJECTIVE from a recorded article_weight above 1."""
+    weight = c.hyperparameters.get("article_weight")
+    if weight is None or not isinstance(weight.value, (int, float)) or weight.value <= 1:
+        return []
+    evidence = [_ev("article_weight", weight)]
+    if c.article_ids is not None:
+        evidence.append(Evidence("weighted ids", c.article_ids.value, "", c.article_ids.source))
+    return [WEIGHTED_OBJECTIVE.finding(
+        f"article targets weighted {format_value(weight.value)}x in the loss ({weight.source}); whether that harms "
+        "is measured only by a matched standard run", evidence, subject=str(c.path))]
+
+
 def article_id_findings(c: CheckpointInspection, t: Thresholds) -> list[Finding]:
     """Weighted ids (given or recorded) that are not articles in the tokenizer given."""
     if c.article_ids is None or c.tokenizer is None:
@@ -382,4 +404,4 @@ def article_id_findings(c: CheckpointInspection, t: Thresholds) -> list[Finding]
 def evaluate(c: CheckpointInspection, t: Thresholds) -> list[Finding]:
     """Every finding about one checkpoint."""
     return (vocab_findings(c, t) + training_findings(c, t) + hyperparameter_findings(c, t)
-            + health_findings(c, t) + sibling_findings(c, t) + article_id_findings(c, t))
+            + health_findings(c, t) + sibling_findings(c, t) + objective_findings(c, t) + article_id_findings(c, t))
