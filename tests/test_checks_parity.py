@@ -79,9 +79,14 @@ def test_an_unreadable_input_is_one_row_not_the_end(cli, tmp_path):
     broken = tmp_path / "broken.json"
     broken.write_text("{ this is not json")
     code, out, err = cli("diagnose", "--log", good, "--log", broken, "--json")
-    obj = json.loads(out)
-    assert code != 2 and [u["input"] for u in obj["unreadable"]] == [str(broken)]
+    obj = json.loads(out)  # the whole report, with the good log diagnosed
+    assert [u["input"] for u in obj["unreadable"]] == [str(broken)]
     assert obj["checks"] and obj["checks"][0]["subject"] == str(good)
+    # and exit 2 with one line naming the file, as for any bad input
+    assert code == 2 and err.strip().startswith("tsdiag: error:") and "broken.json" in err
+    assert len(err.strip().splitlines()) == 1
+    code, out, err = cli("diagnose", "--log", broken)  # nothing readable: nothing to report
+    assert code == 2 and out == "" and "broken.json" in err
 
 
 def test_every_hypothesis_a_rule_names_is_measured_by_some_check():

@@ -114,7 +114,14 @@ class Diagnosis:
 
     @property
     def findings(self) -> list[Finding]:
-        return [f for c in self.checks for f in c.findings]
+        """Every check's findings, once: the checkpoint and the log check both judge recorded weighted ids."""
+        seen, kept = set(), []
+        for f in (f for c in self.checks for f in c.findings):
+            key = (f.code, f.message, f.subject)
+            if key not in seen:
+                seen.add(key)
+                kept.append(f)
+        return kept
 
     @property
     def unreadable(self) -> list[CheckResult]:
@@ -224,7 +231,7 @@ def _run_checkpoint(run: Path) -> Path | None:
 
 
 def _unreadable(check: str, subject, exc) -> CheckResult:
-    return CheckResult(check, str(subject), error=str(exc))
+    return CheckResult(check, str(subject), error=str(exc), problem=exc)
 
 
 def _bytes_per_token(inputs: DiagnoseInputs, tokenizer):
@@ -281,7 +288,8 @@ def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
              select: Sequence[str] = (), ignore: Sequence[str] = ()) -> Diagnosis:
     """Run every check the inputs allow and decide the matrix.
 
-    An input a check cannot read becomes one "could not read" row, not the end of the diagnosis.
+    An input a check cannot read becomes one "could not read" row, not the end of the diagnosis; when
+    no input at all can be read, the first problem is raised (:class:`~tsdiag.errors.InputError`).
     ``select``/``ignore`` (finding codes or prefixes) filter the findings before the matrix is
     decided, so an ignored finding neither shows nor confirms a hypothesis.
     """
@@ -387,8 +395,7 @@ def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
             result = registry.logs.run(
                 path, thresholds=t, vocab_size=inputs.vocab_size, curve=curve, tokenizer=tokenizer,
                 bytes_per_token=bpt, planned_steps=planned_steps if run is None else None,
-                # weighted ids are judged once: by the checkpoint check when there is a checkpoint
-                article_ids=article_ids if run is None and not checkpoints else None)
+                article_ids=article_ids if run is None else None)
         except InputError as exc:
             results.append(_unreadable(registry.logs.NAME, path, exc))
             continue
@@ -407,6 +414,8 @@ def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
         kept = select_findings(check.findings, select, ignore)
         filtered |= {f.hypothesis for f in check.findings if f not in kept and f.severity >= Severity.WARNING}
         check.findings = kept
+    if results and all(r.error is not None for r in results):
+        raise results[0].problem  # nothing could be read: there is no diagnosis to report
     units = bpt.to_dict() if bpt is not None else None
     return Diagnosis(inputs.describe(), results, decide(results, filtered), units)
 

@@ -35,9 +35,10 @@ RUN_ARTICLE_IDS = define_rule(
     "The weighted ids (--article-ids, or a run's recorded article_ids) include ids that are not articles in this tokenizer",
     Severity.ERROR,
     why="Hard-coded ids from another tokenizer (or a guess) weight random tokens instead of 'a', 'an', 'the': "
-        "the weighted objective then reproduces nothing and its article/other losses measure the wrong tokens.",
+        "the weighted objective then reproduces nothing and its article/other losses measure the wrong tokens. "
+        "It names no hypothesis: a run that weights no articles says nothing about whether weighting articles "
+        "harms (W), so its ratio findings are dropped.",
     fix="Drop --article-ids so the ids come from the tokenizer, or give the ids the evidence lists as articles.",
-    hypothesis="W",
 )
 W_RATIO_LOW = define_rule(
     "TSD-W-RATIO-LOW",

@@ -384,12 +384,16 @@ def objective_findings(c: CheckpointInspection, t: Thresholds) -> list[Finding]:
     weight = c.hyperparameters.get("article_weight")
     if weight is None or not isinstance(weight.value, (int, float)) or weight.value <= 1:
         return []
+    if article_id_findings(c, t):
+        return []  # the weighted ids are not articles: TSD-RUN-ARTICLE-IDS says so, nothing here is about W
     evidence = [_ev("article_weight", weight)]
     if c.article_ids is not None:
         evidence.append(Evidence("weighted ids", c.article_ids.value, "", c.article_ids.source))
+    unchecked = "" if c.tokenizer is not None or c.article_ids is None else (
+        "; whether the weighted ids are articles is not checked without --tokenizer")
     return [WEIGHTED_OBJECTIVE.finding(
-        f"article targets weighted {format_value(weight.value)}x in the loss ({weight.source}); whether that harms "
-        "is measured only by a matched standard run", evidence, subject=str(c.path))]
+        f"targets weighted {format_value(weight.value)}x in the loss ({weight.source}); whether that harms "
+        f"is measured only by a matched standard run{unchecked}", evidence, subject=str(c.path))]
 
 
 def article_id_findings(c: CheckpointInspection, t: Thresholds) -> list[Finding]:

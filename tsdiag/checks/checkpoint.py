@@ -10,6 +10,8 @@ from tsdiag.findings import Evidence
 from tsdiag.thresholds import Thresholds
 
 NAME = "checkpoint"
+# trainers whose own code trains only with plain cross-entropy: their checkpoints rule W out
+STANDARD_ONLY_TRAINERS = ("llama2.c", "nanoGPT")
 COMMAND = "inspect"
 
 
@@ -56,6 +58,9 @@ def measured(inspection, t: Thresholds, where: str = "") -> CheckResult:
                       missing="" if "warmup_iters" in hyper else "the warmup setting (--config or --log with the lr)")
     if arch.vocab_size is not None:
         check.measure("H4", sourced_evidence("vocab_size", arch.vocab_size, "tokens", where))
+    if inspection.trainer in STANDARD_ONLY_TRAINERS and "article_weight" not in hyper:
+        check.measure("W", Evidence("objective", "standard cross-entropy", "",
+                                    f"{name}: written by {inspection.trainer}'s train.py, which has no other loss"))
     health = inspection.health
     if health is not None and health.matrices_checked:
         at_init = Evidence("weight matrices at init", health.matrices_init, f"of {health.matrices_checked}",

@@ -48,6 +48,7 @@ class CheckResult:
     findings: list[Finding] = field(default_factory=list)
     measured: dict[str, list[Measurement]] = field(default_factory=dict)
     error: str | None = None
+    problem: Exception | None = field(default=None, repr=False)  # the InputError behind ``error``
 
     def measure(self, hypothesis: str, *evidence: Evidence, conclusive: bool = True, missing: str = "") -> None:
         """Record what was measured about ``hypothesis`` (see :class:`Measurement`)."""

@@ -21,7 +21,6 @@ def run(path: Path, *, thresholds: Thresholds, format_hint: str | None = None, v
     (a (ids, source) pair) that a weighted run used.
     """
     from tsdiag.logs import analyze_curve, parse_log
-    from tsdiag.train import runfolder
 
     curve = curve if curve is not None else parse_log(path, format_hint)
     if planned_steps is not None and "planned_steps" not in curve.settings:
@@ -31,19 +30,38 @@ def run(path: Path, *, thresholds: Thresholds, format_hint: str | None = None, v
 
         bytes_per_token = reference_bytes_per_token(tokenizer)
     facts, findings = analyze_curve(curve, thresholds, vocab_size=vocab_size, bytes_per_token=bytes_per_token)
-    folder = Path(path).parent
-    if (folder / runfolder.RUN_FILE).is_file() and runfolder.read_run(folder).get("objective") == "standard":
+    if _objective_beside(Path(path)) == "standard":
         # a standard run's low article/other ratio is the order in which any model learns (articles are
         # easy tokens), not the weighted objective's harm
         findings = [f for f in findings if f.code != "TSD-W-LOG-RATIO"]
-    if article_ids is not None and tokenizer is not None:
-        from tsdiag.train_rules import weighted_id_findings
-
-        ids, source = article_ids
-        findings += weighted_id_findings(ids, source, tokenizer)
+    findings = _with_weighted_ids(findings, article_ids, tokenizer)
     check = CheckResult(NAME, str(path), facts, findings)
     _measure(check, facts, thresholds)
     return check
+
+
+RATIO_CODE = "TSD-W-LOG-RATIO"
+
+
+def _with_weighted_ids(findings: list, article_ids, tokenizer) -> list:
+    """Judge the weighted ids when both they and the tokenizer are known, and say so on the ratio finding.
+
+    Ids that are not articles turn the logged 'article' loss into the loss of other tokens: the ratio
+    finding is dropped (TSD-RUN-ARTICLE-IDS says why) rather than read as evidence about articles.
+    """
+    import dataclasses
+
+    if article_ids is None or tokenizer is None:
+        note = " (whether the weighted ids are articles was not checked: give --article-ids and --tokenizer)"
+        return [dataclasses.replace(f, message=f.message + note) if f.code == RATIO_CODE else f for f in findings]
+    from tsdiag.train_rules import weighted_id_findings
+
+    ids, source = article_ids
+    wrong = weighted_id_findings(ids, source, tokenizer)
+    if wrong:
+        return [f for f in findings if f.code != RATIO_CODE] + wrong
+    note = f" (the weighted ids, {source}, are articles in {tokenizer.path.name})"
+    return [dataclasses.replace(f, message=f.message + note) if f.code == RATIO_CODE else f for f in findings]
 
 
 def _measure(check: CheckResult, facts, t: Thresholds) -> None:
@@ -71,8 +89,26 @@ def _measure(check: CheckResult, facts, t: Thresholds) -> None:
                                      "nats/token", f"{name}: val loss"),
                       conclusive=False, missing="--data with --tokenizer (article counts)")
     if facts.articles is not None:
+        # a standard run's article loss is below its other loss too (articles are easy tokens): the ratio
+        # alone can show a weighted run's imbalance, never that the weighting did no harm
         check.measure("W", Evidence("article/other loss ratio at the end", facts.articles.ratio.last.value, "",
-                                    f"{name}: step {facts.articles.ratio.last.step}"))
+                                    f"{name}: step {facts.articles.ratio.last.step}"), conclusive=False,
+                      missing="a matched standard run (tsdiag retrain --both --from CKPT, then --run both)")
+
+
+def _objective_beside(path: Path) -> str | None:
+    """The objective a tsdiag run.json next to the log records (None without one, or when it is unreadable:
+    the runs check reports that file)."""
+    from tsdiag.errors import InputError
+    from tsdiag.train import runfolder
+
+    folder = path.parent
+    if not (folder / runfolder.RUN_FILE).is_file():
+        return None
+    try:
+        return runfolder.read_run(folder).get("objective")
+    except InputError:
+        return None
 
 
 def len_val(facts) -> int:

@@ -128,11 +128,12 @@ def report_command(fn: Callable) -> Callable:
     return wrapper
 
 
-def emit(reports: Sequence, out: OutputOptions) -> None:
+def emit(reports: Sequence, out: OutputOptions, unreadable: Sequence[str] = ()) -> None:
     """Render ``reports``, write them, and exit with the findings' exit code.
 
     Findings are filtered by ``--select/--ignore`` before rendering so that
-    the report, the JSON and the exit code always agree.
+    the report, the JSON and the exit code always agree. ``unreadable``: one-line problems with inputs
+    the report covers as "could not read" rows; each goes to stderr and the exit code is 2.
     """
     from tsdiag.findings import Severity, exit_code, select_findings
     from tsdiag.report import make_console, render_json, render_markdown, render_rich
@@ -161,6 +162,11 @@ def emit(reports: Sequence, out: OutputOptions) -> None:
     else:
         sys.stdout.write(text)
 
+    if unreadable:
+        errors = make_console(stderr=True)
+        for problem in dict.fromkeys(unreadable):  # once each, in order
+            errors.print(f"tsdiag: error: {problem}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
     fail_on = None if out.fail_on == "never" else Severity.parse(out.fail_on)
     code = exit_code([f for r in reports for f in r.findings], fail_on)
     if code:

@@ -10,6 +10,12 @@ import typer
 from tsdiag.commands._common import OutputOptions, emit, existing_paths, parse_ids, report_command
 
 
+def existing_data(paths: list[Path]) -> list[Path]:
+    """A --data path without glob characters must exist (a typo is exit 2, not a 'could not read' row)."""
+    existing_paths([p for p in paths if not any(ch in str(p) for ch in "*?[")])
+    return list(paths)
+
+
 @report_command
 def diagnose(
     checkpoint: Annotated[Optional[list[Path]], typer.Option("--checkpoint", "-c", help="Checkpoint under test (file or HF folder). Repeatable.")] = None,
@@ -48,7 +54,7 @@ def diagnose(
         checkpoints=existing_paths(checkpoint or []),
         checkpoint_dir=existing_paths([checkpoint_dir])[0] if checkpoint_dir else None,
         config=existing_paths([config])[0] if config else None,
-        data=list(data or []),
+        data=existing_data(data or []),
         tokenizer=existing_paths([tokenizer])[0] if tokenizer else None,
         logs=existing_paths(log or []),
         runs=existing_paths(run or []),
@@ -71,4 +77,5 @@ def diagnose(
     status = make_console(stderr=True)
     progress = (lambda msg: status.print(f"… {msg}", style="dim")) if out.interactive and sys.stderr.isatty() else None
     diagnosis = run_diagnosis(inputs, out.thresholds(), progress=progress, select=out.select, ignore=out.ignore)
-    emit([diagnosis_report(diagnosis)], out)
+    # an unreadable input is a row of the report and exit code 2 (bad input), not the end of the diagnosis
+    emit([diagnosis_report(diagnosis)], out, unreadable=[c.error for c in diagnosis.unreadable])

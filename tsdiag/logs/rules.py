@@ -476,8 +476,6 @@ def ratio_low(facts: CurveFacts, t: Thresholds) -> list[Finding]:
         evidence.extend(_vocab_evidence(facts))
     else:
         message += ": the weighted tokens are fitted at the expense of every other token"
-    message += (" (whether the weighted ids are articles in this tokenizer is not checked here: give --article-ids "
-                "and --tokenizer)")
     return [RATIO_LOW.finding(message, evidence, severity=severity,
                               strength=strength_past(ratio.value, t.weighted_ratio_low, t.weighted_ratio_low / 3)
                               if severity < Severity.ERROR else 1.0, subject=facts.path)]
