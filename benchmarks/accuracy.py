@@ -15,6 +15,7 @@ other than the case's expected_errors (a misconfiguration that is itself the rig
     python benchmarks/accuracy.py --only llama2c_lr_high --only nanogpt_char
     python benchmarks/accuracy.py --rebuild --only llama2c_healthy
     python benchmarks/accuracy.py --json | --markdown
+    python benchmarks/accuracy.py --variants            # also with fewer inputs: no false confirmation
     python benchmarks/accuracy.py --build-only | --list
 
 Each case's raw diagnose JSON goes to .bench/accuracy/results/<case>.json (with rc and stderr when
@@ -44,11 +45,49 @@ DIAGNOSE_TIMEOUT = 600
 __all__ = ["CASES", "Case", "SharedMissing", "build_case", "diagnose_case", "evaluate", "main", "shared_available"]
 
 
-def diagnose_case(name: str) -> dict:
-    """Run `tsdiag diagnose` on a built case; return {rc, seconds, report|None, stderr}."""
+# Fewer inputs than the case's full set, as a user may have them: each must still confirm nothing false
+# and never rule out the expected cause (a missing input may only leave it "not checked").
+VARIANTS = {
+    "checkpoint only": {"--checkpoint", "--checkpoint-dir", "--run"},
+    "log only": {"--log"},
+    "checkpoint + log": {"--checkpoint", "--checkpoint-dir", "--run", "--log"},
+    "checkpoint + tokenizer": {"--checkpoint", "--checkpoint-dir", "--run", "--tokenizer"},
+    "data without tokenizer": {"--data", "--seq-len", "--layout"},
+}
+
+
+def variant_args(case: Case, options: set[str]) -> tuple[str, ...]:
+    pairs = zip(case.diagnose[::2], case.diagnose[1::2])
+    return tuple(x for option, value in pairs if option in options for x in (option, value))
+
+
+def variant_rows(name: str) -> list[dict]:
+    """Diagnose a built case once per input subset; flag false confirmations and a ruled-out expected cause."""
+    case, rows = CASES[name], []
+    for variant, options in VARIANTS.items():
+        args = variant_args(case, options)
+        if not args:
+            continue
+        outcome = diagnose_case(name, args, store=False)
+        report = outcome["report"]
+        if report is None:
+            rows.append({"case": name, "variant": variant, "error": f"exit {outcome['rc']}: {outcome['stderr'][-200:]}"})
+            continue
+        hyps = sorted(report["hypotheses"], key=lambda h: h["rank"])
+        confirmed = [h["code"] for h in hyps if h["verdict"] == "confirmed"]
+        rows.append({"case": name, "variant": variant, "first": f"{hyps[0]['code']} {hyps[0]['verdict']}",
+                     "false_confirmed": [c for c in confirmed if c != case.expected],
+                     "expected_ruled_out": case.expected != "none" and any(
+                         h["code"] == case.expected and h["verdict"] == "ruled_out" for h in hyps),
+                     "error": None})
+    return rows
+
+
+def diagnose_case(name: str, args: tuple[str, ...] | None = None, store: bool = True) -> dict:
+    """Run `tsdiag diagnose` on a built case (its own arguments unless ``args``); {rc, seconds, report|None, stderr}."""
     case = CASES[name]
     d = case_dir(name)
-    argv = [sys.executable, "-m", "tsdiag", "diagnose", *case.diagnose, "--json"]
+    argv = [sys.executable, "-m", "tsdiag", "diagnose", *(case.diagnose if args is None else args), "--json"]
     started = time.perf_counter()
     try:
         proc = subprocess.run(argv, cwd=d, env=child_env(), capture_output=True, text=True,
@@ -64,6 +103,8 @@ def diagnose_case(name: str) -> dict:
             report = json.loads(out)
         except json.JSONDecodeError:
             report = None
+    if not store:
+        return {"rc": rc, "seconds": seconds, "report": report, "stderr": err.strip()}
     RESULTS.mkdir(parents=True, exist_ok=True)
     stored = report if report is not None and rc in (0, 1) else {"rc": rc, "stdout": out, "stderr": err}
     (RESULTS / f"{name}.json").write_text(json.dumps(stored, indent=1), encoding="utf-8")
@@ -155,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rebuild", action="store_true", help="rebuild the selected cases even when complete")
     ap.add_argument("--build-only", action="store_true", help="build the corpus, do not diagnose")
     ap.add_argument("--list", action="store_true", help="list the cases and whether they are built")
+    ap.add_argument("--variants", action="store_true",
+                    help="also diagnose each case with fewer inputs (checkpoint only, log only, ...) and count "
+                         "false confirmations and ruled-out expected causes")
     fmt = ap.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print the table as JSON")
     fmt.add_argument("--markdown", action="store_true", help="print the table as Markdown")
@@ -204,10 +248,20 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.build_only:
         return 0 if not skipped else 1
+    variants = [v for row in rows for v in variant_rows(row["case"])] if args.variants else []
     if args.json:
-        print(json.dumps({"rows": rows, "skipped": skipped,
+        print(json.dumps({"rows": rows, "skipped": skipped, "variants": variants,
                           "ok": sum(r["ok"] for r in rows), "total": len(rows)}, indent=1))
-    elif args.markdown:
+        return 0
+    if variants:
+        bad = [v for v in variants if v["error"] or v["false_confirmed"] or v["expected_ruled_out"]]
+        lines = [f"{v['case']:30s} {v['variant']:24s} {v.get('first') or v['error']}"
+                 + (f"  false confirmations {v['false_confirmed']}" if v.get("false_confirmed") else "")
+                 + ("  EXPECTED CAUSE RULED OUT" if v.get("expected_ruled_out") else "") for v in variants]
+        print("\n".join(["Fewer inputs (case, inputs given, ranked first):", *lines,
+                         f"{len(variants)} variant runs, {len(bad)} with a false confirmation, a ruled-out expected "
+                         "cause or an error.", ""]))
+    if args.markdown:
         print(render_markdown(rows))
         for s in skipped:
             print(f"- skipped {s['case']}: {s['reason']}")

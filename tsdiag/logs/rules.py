@@ -450,8 +450,11 @@ def ratio_low(facts: CurveFacts, t: Thresholds) -> list[Finding]:
     a = facts.articles
     if a is None or a.other_loss is None or a.ratio.min is None:
         return []
+    from tsdiag.units import loss_level
+
     ratio, other = a.ratio.last, a.other_loss.last
-    if not (ratio.value < t.weighted_ratio_low and other.value > t.val_loss_high):
+    level = loss_level(other.value, facts.bytes_per_token, t)
+    if not (ratio.value < t.weighted_ratio_low and level.high):
         return []
     evidence = [
         Evidence("article/other loss ratio", ratio.value, "x",
@@ -466,8 +469,10 @@ def ratio_low(facts: CurveFacts, t: Thresholds) -> list[Finding]:
     if a.empty_batches:
         evidence.append(Evidence("points with article loss 0 left out", a.empty_batches, "points",
                                  f"{_name(facts)}: batches with no article target"))
+    shown = f"{other.value:.3g} nats/token" + (f" = {level.value:.3g} {level.unit}" if level.unit != "nats/token"
+                                               else "")
     message = (f"at step {format_value(ratio.step)} the article loss is {ratio.value:.2f}x the other-token loss, "
-               f"which is still {other.value:.3g} (above {t.val_loss_high:g})")
+               f"which is still {shown} (above {level.threshold:g} {level.unit})")
     severity = Severity.WARNING
     v = facts.vocab
     if v is not None and other.value >= (1 - t.initial_loss_tolerance) * v.ln_vocab:
