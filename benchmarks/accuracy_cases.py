@@ -762,10 +762,15 @@ CASES: dict[str, Case] = {c.name: c for c in [
 FAST_CASES = ("llama2c_stopped_early", "custom_weighted_non_articles", "custom_weighted_real_articles")
 
 
+# modules the peers' unmodified code imports beyond tsdiag's own dependencies (llama2.c's tinystories.py)
+TRAINER_REQUIRES = {"llama2.c": ("requests", "tqdm")}
+
+
 def missing_requirements(case: Case) -> list[str]:
     import importlib.util
 
-    return [m for m in case.requires if importlib.util.find_spec(m) is None]
+    needed = (*case.requires, *TRAINER_REQUIRES.get(case.trainer, ()))
+    return [m for m in needed if importlib.util.find_spec(m) is None]
 
 
 def case_dir(name: str) -> Path:
