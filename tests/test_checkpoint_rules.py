@@ -55,7 +55,8 @@ def test_all_codes_registered_and_documented():
     assert set(mine) == {"TSD-H4-VOCAB", "TSD-H2-EARLY-STOP", "TSD-H2-VAL-LOSS-HIGH", "TSD-H3-LR-HIGH",
                          "TSD-H3-NO-WARMUP", "TSD-H3-DECAY-MISMATCH", "TSD-H3-MIN-LR", "TSD-H5-INIT-WEIGHTS",
                          "TSD-H5-NOT-LATEST", "TSD-H5-NOT-BEST", "TSD-CKPT-NO-OPTIMIZER", "TSD-CKPT-NONFINITE",
-                         "TSD-CKPT-FROZEN-ROWS", "TSD-W-WEIGHTED-OBJECTIVE"}
+                         "TSD-CKPT-FROZEN-ROWS", "TSD-W-WEIGHTED-OBJECTIVE", "TSD-H3-DROPOUT-HIGH",
+                         "TSD-TOK-VOCAB-MISMATCH"}
     assert all(code in all_rules() and "-LOG-" not in code and r.why and r.fix for code, r in mine.items())
 
 
@@ -102,8 +103,9 @@ def _health(n_init, n_total, **kw):
 
 
 class _PiecesOnly:
-    def __init__(self, byte, special):
-        self._byte, self._special = list(byte), list(special)
+    def __init__(self, byte, special, vocab_size=512):
+        self._byte, self._special, self.vocab_size = list(byte), list(special), vocab_size
+        self.path = Path("tok512.model")
 
     def byte_ids(self):
         return self._byte
@@ -164,3 +166,40 @@ def test_thresholds_drive_the_rules():
 def test_every_finding_carries_sourced_evidence(finding_code):
     f = by_code(make(vocab=50257, val_loss=3.1), finding_code)
     assert f.evidence and all(e.source for e in f.evidence) and f.fix
+
+
+class _Vocab:
+    def __init__(self, size):
+        self.vocab_size, self.path = size, Path(f"tok{size}.model")
+
+    def byte_ids(self):
+        return []
+
+    def special_ids(self):
+        return []
+
+
+def test_nonfinite_weights_speak_to_h3():
+    bad = make(health=_health(0, 15, nonfinite=[NonFinite("layers.1.attention.wq.weight", 1, 0, True)]))
+    assert by_code(bad, "TSD-CKPT-NONFINITE").hypothesis == "H3"
+
+
+def test_dropout_far_above_the_recipes():
+    assert "TSD-H3-DROPOUT-HIGH" not in codes(make(hyper={"dropout": 0.1}))
+    f = by_code(make(hyper={"dropout": 0.6}), "TSD-H3-DROPOUT-HIGH")
+    assert f.severity is Severity.WARNING and f.strength == 1.0
+
+
+def test_a_tokenizer_that_is_not_the_models():
+    from tsdiag.units import BytesPerToken
+
+    fits = make(vocab=512)
+    fits.tokenizer = _Vocab(512)
+    assert "TSD-TOK-VOCAB-MISMATCH" not in codes(fits)
+    padded = make(vocab=50304)
+    padded.tokenizer = _Vocab(50257)  # nanoGPT's padding to a multiple of 64
+    assert "TSD-TOK-VOCAB-MISMATCH" not in codes(padded)
+    wrong = make(vocab=512, val_loss=3.0)
+    wrong.tokenizer, wrong.bytes_per_token = _Vocab(32000), BytesPerToken(3.7, "x")
+    f = by_code(wrong, "TSD-TOK-VOCAB-MISMATCH")
+    assert f.severity is Severity.ERROR and "32,000 pieces" in f.message

@@ -141,3 +141,19 @@ def test_audit_tokenizer_and_diagnose_agree_on_a_tokenizer(cli, sp_model):
     obj = json.loads(together)
     assert _findings(alone) == _findings(together)
     assert [c["check"] for c in obj["checks"]] == ["tokenizer"]
+
+
+def test_a_best_val_only_checkpoint_beaten_by_its_log(tmp_path):
+    """llama2.c saves on every new best val loss: a log that later logs a better val loss means a newer file."""
+    from tsdiag.diagnose import DiagnoseInputs, diagnose
+
+    model, optimizer, _ = cf.trained_llama(tied=True)
+    ckpt = cf.llama2c_checkpoint(tmp_path / "ckpt.pt", model, optimizer=optimizer, iter_num=100, best_val_loss=5.2,
+                                 max_iters=600, always_save_checkpoint=False)
+    lines = [f"{s} | loss {5.0 - s / 300:.4f} | lr 5.000000e-04 | 80.00ms | mfu 1.00%" for s in range(0, 601, 10)]
+    lines += [f"step {s}: train loss {5.0 - s / 300:.4f}, val loss {5.2 - s / 500:.4f}" for s in range(100, 601, 100)]
+    log = tmp_path / "train.log"
+    log.write_text("\n".join(lines) + "\n")
+    d = diagnose(DiagnoseInputs(checkpoints=[ckpt], logs=[log]))
+    behind = [f for f in d.findings if f.code == "TSD-H5-BEHIND-LOG"]
+    assert behind and behind[0].severity is Severity.ERROR and d.hypotheses[0].code == "H5"

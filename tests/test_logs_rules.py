@@ -264,3 +264,12 @@ def test_no_warmup_is_seen_in_a_log_that_counts_steps_from_one():
     assert facts.lr.warmup_steps == 0
     facts, _ = analyze_curve(_curve(_healthy(), STEPS + 50, lr=lr), Thresholds())   # a log that starts later
     assert facts.lr.warmup_steps is None
+
+
+def test_a_high_loss_on_a_flat_curve_is_weak_evidence_for_stopping_early():
+    flat = 3.0 + 0.01 * np.sin(STEPS * 1.3)
+    found, facts = _codes(_curve(flat))
+    f = found["TSD-H2-LOG-LOSS-HIGH"]
+    assert facts.still_improving is False and f.strength <= 0.2 and "flattened" in f.fix
+    falling = 3.0 + 3.0 * np.exp(-STEPS / 4000)
+    assert _codes(_curve(falling))[0]["TSD-H2-LOG-LOSS-HIGH"].strength > f.strength

@@ -359,6 +359,8 @@ def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
             planned[id(path)] = inspection.hyperparameters["max_iters"]
         if article_ids is None and inspection.article_ids is not None:
             article_ids = (inspection.article_ids.value, inspection.article_ids.source)
+    if any(f.code == "TSD-TOK-VOCAB-MISMATCH" for r in results for f in r.findings):
+        bpt = None  # the tokenizer given is not the model's: its bytes per token would mislead every per-byte figure
     # one vocabulary for the data and for logs of no run: --vocab-size, else the checkpoints' if they agree
     vocab_size, vocab_source = inputs.vocab_size, "--vocab-size"
     if vocab_size is None and len({v for v, _ in vocabs}) == 1:

@@ -95,7 +95,7 @@ class Rule:
             severity=severity,
             fix=self.fix if fix is None else fix,
             subject=subject,
-            strength=round(min(1.0, max(0.0, float(strength))), 3),
+            strength=round(min(1.0, max(0.0, float(strength))), 2),  # as shown, so the band agrees
         )
 
 

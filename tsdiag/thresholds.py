@@ -77,6 +77,12 @@ class Thresholds:
     lr_max: float = _t(
         1e-3, "learning rate",
         "above 1e-3 small decoders on TinyStories tend to diverge or plateau (llama2.c uses 5e-4).")
+    dropout_high: float = _t(
+        0.2, "dropout probability",
+        "llama2.c and nanoGPT pretrain with 0.0 (0.1 at most on small data); above 0.2 a small model learns slowly.")
+    dropout_strong: float = _t(
+        0.5, "dropout probability",
+        "at this dropout half of every activation is dropped: a small model cannot fit TinyStories in a short run.")
     lr_high_strong_factor: float = _t(
         10.0, "x lr_max",
         "an lr this many times lr_max (1e-2 by default) is decisive: small decoders do not train there.")
@@ -107,6 +113,10 @@ class Thresholds:
     embedding_share_strong: float = _t(
         0.85, "share of parameters",
         "at this embedding share the transformer itself is a sliver of the model: the vocabulary is what limits it.")
+    vocab_padding_max: int = _t(
+        128, "embedding rows",
+        "trainers pad the embedding past the tokenizer's pieces to a multiple of 64 or 128 (nanoGPT: 50,257 -> "
+        "50,304); more extra rows than this mean the tokenizer is another model's.")
     coverage_sufficient: float = _t(
         0.99, "share of tokens",
         "if the top vocab_reference ids cover this share of the data, a smaller vocabulary loses almost nothing.")
@@ -118,6 +128,10 @@ class Thresholds:
     init_matrix_fraction: float = _t(
         0.9, "share of matrices",
         "when at least this share of weight matrices look like init, the checkpoint is called untrained.")
+    rule_out_init_share: float = _t(
+        0.15, "share of matrices",
+        "a checkpoint rules out H5 by its weight health only when at most this share of its matrices still read "
+        "'at init'; more is what an early checkpoint looks like.")
     frozen_row_fraction: float = _t(
         0.05, "share of embedding rows",
         "embedding rows that never moved from init belong to tokens never seen; above this share it is worth a warning.")

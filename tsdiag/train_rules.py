@@ -105,6 +105,9 @@ def article_id_findings(
                 [Evidence("ids that are not articles", [i for i, _ in wrong], source=source),
                  Evidence("their pieces", [p for _, p in wrong], source=f"{tokenizer_path}: id_to_piece"),
                  Evidence("the tokenizer's article ids", sorted(known), source=f"{tokenizer_path}: article pieces")],
+                fix=None if source == "--article-ids" else (
+                    f"Fix the ids the trainer weights ({source}): take them from the tokenizer's article pieces "
+                    f"({', '.join(map(str, sorted(known)[:8]))}), or drop the weighting."),
                 subject=tokenizer_path or "",
             ))
     return findings

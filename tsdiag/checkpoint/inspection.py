@@ -226,11 +226,14 @@ def inspect_raw(raw: RawCheckpoint, *, config: Document | None = None, threshold
         notes.extend(sibling_notes)
     inspection.notes = notes + interpreter.notes
     inspection.tokenizer = tokenizer
+    from tsdiag.checkpoint.rules import tokenizer_fits
+
     if tokenizer is not None and bytes_per_token is None:
         from tsdiag.units import reference_bytes_per_token
 
         bytes_per_token = reference_bytes_per_token(tokenizer)
-    inspection.bytes_per_token = bytes_per_token
+    # another model's tokenizer gives another model's bytes per token: no per-byte figure then
+    inspection.bytes_per_token = bytes_per_token if tokenizer_fits(inspection, t) else None
     if article_ids:
         inspection.article_ids = Sourced(list(article_ids), "--article-ids", RECORDED)
     elif "article_ids" in hyper:

@@ -82,6 +82,14 @@ NOT_BEST = define_rule(
         "look worse than the run is.",
     fix="Use the checkpoint with the lower validation loss named in the evidence.",
     hypothesis="H5")
+TOKENIZER_VOCAB = define_rule(
+    "TSD-TOK-VOCAB-MISMATCH", "The tokenizer given does not fit the checkpoint's vocabulary", Severity.ERROR,
+    why="A model's embedding has one row per token id of the tokenizer it was trained with (nanoGPT and HF pad a "
+        "little, to a multiple of 64 or 128). A tokenizer with more pieces than rows, or far fewer, is not this "
+        "model's: everything decoded or measured with it (samples, bits per byte) is wrong, so tsdiag stops "
+        "converting losses with it.",
+    fix="Pass the tokenizer the run was trained with (llama2.c: data/tok{N}.model for vocab_source=custom, the Llama 2 "
+        "tokenizer.model for 32,000; nanoGPT: the dataset's meta.pkl).")
 WEIGHTED_OBJECTIVE = define_rule(
     "TSD-W-WEIGHTED-OBJECTIVE", "The run was trained with an article-weighted loss", Severity.WARNING,
     why="Up-weighting article targets is a popular 'fix' for stories without articles; it is unproven and can make "
@@ -97,9 +105,18 @@ NO_OPTIMIZER = define_rule(
         "from zero (a short re-warmup is needed).",
     fix="Save optimizer.state_dict() with the model when the run may be continued.")
 NONFINITE = define_rule(
-    "TSD-CKPT-NONFINITE", "NaN or Inf values in the checkpoint", Severity.ERROR,
-    why="A NaN/Inf weight poisons every forward pass; a NaN/Inf optimizer moment poisons training when resumed.",
-    fix="Go back to the last checkpoint without NaN/Inf and lower the learning rate or enable gradient clipping.")
+    "TSD-CKPT-NONFINITE", "NaN or Inf values in the weights or optimizer moments", Severity.ERROR,
+    why="A NaN/Inf weight poisons every forward pass; a NaN/Inf optimizer moment poisons training when resumed. "
+        "Weights blow up when the recipe is unstable (lr too high, no clipping, fp16 overflow): an H3 cause. "
+        "Trainer bookkeeping (Lightning's ModelCheckpoint.kth_value = inf) is not counted.",
+    fix="Go back to the last checkpoint without NaN/Inf and lower the learning rate or enable gradient clipping.",
+    hypothesis="H3")
+DROPOUT_HIGH = define_rule(
+    "TSD-H3-DROPOUT-HIGH", "Dropout far above what small TinyStories models train with", Severity.WARNING,
+    why="llama2.c and nanoGPT pretrain with dropout 0.0 (0.1 at most for small data); a high dropout slows "
+        "learning and holds the loss up for a small model that is not overfitting yet.",
+    fix="Retrain with dropout 0.0 (0.1 if val loss rises while train loss falls).",
+    hypothesis="H3")
 FROZEN_ROWS = define_rule(
     "TSD-CKPT-FROZEN-ROWS", "Embedding rows that never moved from their initialisation", Severity.WARNING,
     why="An untied embedding row gets a gradient only when its token occurs; rows still at init belong to tokens "
@@ -111,7 +128,7 @@ FROZEN_ROWS = define_rule(
     hypothesis="H4")
 
 # every rule this module defines
-RULES = (WEIGHTED_OBJECTIVE, VOCAB, EARLY_STOP, VAL_LOSS_HIGH, LR_HIGH, NO_WARMUP, DECAY_MISMATCH, MIN_LR, INIT_WEIGHTS, NOT_LATEST,
+RULES = (TOKENIZER_VOCAB, WEIGHTED_OBJECTIVE, DROPOUT_HIGH, VOCAB, EARLY_STOP, VAL_LOSS_HIGH, LR_HIGH, NO_WARMUP, DECAY_MISMATCH, MIN_LR, INIT_WEIGHTS, NOT_LATEST,
     NOT_BEST, NO_OPTIMIZER, NONFINITE, FROZEN_ROWS,)
 
 
@@ -251,6 +268,12 @@ def hyperparameter_findings(c: CheckpointInspection, t: Thresholds) -> list[Find
                 [_ev("lr_decay_iters", decay), _ev("max_iters", max_iters),
                  Evidence("decay_iters_tolerance", t.decay_iters_tolerance, "", "threshold decay_iters_tolerance")],
                 subject=str(c.path)))
+    dropout = h.get("dropout")
+    if dropout is not None and isinstance(dropout.value, (int, float)) and dropout.value > t.dropout_high:
+        out.append(DROPOUT_HIGH.finding(
+            f"dropout {dropout.value:g} is above {t.dropout_high:g}",
+            [_ev("dropout", dropout), Evidence("dropout_high", t.dropout_high, "", "threshold dropout_high")],
+            strength=strength_past(dropout.value, t.dropout_high, t.dropout_strong), subject=str(c.path)))
     min_lr = h.get("min_lr")
     if lr is not None and min_lr is not None and lr.value > 0 and decays:
         ratio = min_lr.value / lr.value
@@ -379,6 +402,28 @@ def sibling_findings(c: CheckpointInspection, t: Thresholds) -> list[Finding]:
     return out
 
 
+def tokenizer_fits(c: CheckpointInspection, t: Thresholds) -> bool:
+    """Whether the tokenizer given can be this model's: no more pieces than rows, padding at most vocab_padding_max."""
+    rows = c.architecture.vocab_size
+    if c.tokenizer is None or rows is None:
+        return True
+    pieces = c.tokenizer.vocab_size
+    return pieces <= rows.value <= pieces + t.vocab_padding_max
+
+
+def tokenizer_findings(c: CheckpointInspection, t: Thresholds) -> list[Finding]:
+    if tokenizer_fits(c, t):
+        return []
+    rows, pieces = c.architecture.vocab_size, c.tokenizer.vocab_size
+    return [TOKENIZER_VOCAB.finding(
+        f"{c.tokenizer.path.name} has {pieces:,} pieces, the checkpoint's embedding {rows.value:,} rows: not the "
+        f"tokenizer this model was trained with (bits per byte are not computed with it)",
+        [_ev("embedding rows", rows, "tokens"),
+         Evidence("tokenizer pieces", pieces, "tokens", str(c.tokenizer.path)),
+         Evidence("vocab_padding_max", t.vocab_padding_max, "tokens", "threshold vocab_padding_max")],
+        subject=str(c.path))]
+
+
 def objective_findings(c: CheckpointInspection, t: Thresholds) -> list[Finding]:
     """TSD-W-WEIGHTED-OBJECTIVE from a recorded article_weight above 1."""
     weight = c.hyperparameters.get("article_weight")
@@ -402,10 +447,13 @@ def article_id_findings(c: CheckpointInspection, t: Thresholds) -> list[Finding]
         return []
     from tsdiag.train_rules import weighted_id_findings
 
+    if not tokenizer_fits(c, t):
+        return []  # ids decoded with another model's tokenizer mean nothing
     return weighted_id_findings(c.article_ids.value, c.article_ids.source, c.tokenizer)
 
 
 def evaluate(c: CheckpointInspection, t: Thresholds) -> list[Finding]:
     """Every finding about one checkpoint."""
     return (vocab_findings(c, t) + training_findings(c, t) + hyperparameter_findings(c, t)
-            + health_findings(c, t) + sibling_findings(c, t) + objective_findings(c, t) + article_id_findings(c, t))
+            + health_findings(c, t) + sibling_findings(c, t) + objective_findings(c, t) + article_id_findings(c, t)
+            + tokenizer_findings(c, t))

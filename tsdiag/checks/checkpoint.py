@@ -53,7 +53,8 @@ def measured(inspection, t: Thresholds, where: str = "") -> CheckResult:
     lr = hyper.get("learning_rate")
     if lr is not None:
         check.measure("H3", *[sourced_evidence(key, hyper[key], where=where)
-                              for key in ("learning_rate", "min_lr", "lr_decay_iters", "warmup_iters") if key in hyper],
+                              for key in ("learning_rate", "min_lr", "lr_decay_iters", "warmup_iters", "dropout")
+                              if key in hyper],
                       conclusive="warmup_iters" in hyper,
                       missing="" if "warmup_iters" in hyper else "the warmup setting (--config or --log with the lr)")
     if arch.vocab_size is not None:
@@ -65,8 +66,8 @@ def measured(inspection, t: Thresholds, where: str = "") -> CheckResult:
     if health is not None and health.matrices_checked:
         at_init = Evidence("weight matrices at init", health.matrices_init, f"of {health.matrices_checked}",
                            f"{name}: weight statistics")
-        # mostly-init weights are what an early checkpoint looks like: they cannot rule out the wrong file
-        mostly_trained = health.share_init < t.init_matrix_fraction / 2
+        # weights partly at init are what an early checkpoint looks like: they cannot rule out the wrong file
+        mostly_trained = health.share_init <= t.rule_out_init_share
         siblings = Evidence("other checkpoints of this model in the folder", len(inspection.siblings), "",
                             str(inspection.path.parent))
         check.measure("H5", at_init, siblings, conclusive=mostly_trained,

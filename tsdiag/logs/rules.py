@@ -341,13 +341,22 @@ def loss_high(facts: CurveFacts, t: Thresholds) -> list[Finding]:
         return []  # a diverged run or one at chance level has a more precise finding than "train longer"
     if level.unit != "nats/token":
         what += f" ({level.value:.3g} {level.unit})"
+    strength = 0.4 * strength_past(level.value, level.threshold, 2 * level.threshold)
+    fix = None
+    message = (f"the run ends at {what}, above {level.threshold:g} {level.unit} where TinyStories models still write "
+               f"broken English")
+    if facts.still_improving is False:
+        # a flat curve: more of the same steps will not bring it down, so this says little about stopping early
+        strength /= 2
+        message += "; the curve has flattened"
+        fix = ("The curve has flattened, so more steps of this setup buy little: the loss is held up by the model's "
+               "size (dim, layers), the amount of data, or the H3/H1 findings. Compare with llama2.c's published "
+               "models of a similar size before training longer.")
     return [LOSS_HIGH.finding(
-        f"the run ends at {what}, above {level.threshold:g} {level.unit} where TinyStories models still write "
-        f"broken English",
+        message,
         [evidence, *(_level_evidence(facts, level) or
                      [Evidence("threshold val_loss_high", t.val_loss_high, "nats/token", "tsdiag thresholds")])],
-        strength=0.4 * strength_past(level.value, level.threshold, 2 * level.threshold),
-        subject=facts.path,
+        strength=strength, fix=fix, subject=facts.path,
     )]
 
 
