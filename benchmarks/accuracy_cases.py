@@ -396,6 +396,26 @@ def build_llama2c_early_ckpt(d: Path, rec: Recorder) -> dict:
     return info
 
 
+def build_llama2c_dropout_high(d: Path, rec: Recorder) -> dict:
+    l2c_folder(d)
+    rec.run(l2c_train(max_iters=SHORT_ITERS, warmup_iters=30, eval_interval=100, dropout=0.6))
+    return l2c_summary(d, rec)
+
+
+def build_llama2c_copied_early_ckpt(d: Path, rec: Recorder) -> dict:
+    """llama2c_early_ckpt's step-100 copy, put alone into another folder as out/ckpt.pt, beside the run's log:
+    no later checkpoint in sight, only the log says the run went on (to step 600, val 4.03)."""
+    src = CASES_DIR / "llama2c_early_ckpt"
+    (d / "out").mkdir(parents=True)
+    shutil.copy2(src / "out" / "ckpt_100.pt", d / "out" / "ckpt.pt")
+    shutil.copytree(src / "data", d / "data")
+    shutil.copyfile(src / "train.log", d / "train.log")
+    rec.commands.append({"command": "cp -p ../llama2c_early_ckpt/out/ckpt_100.pt out/ckpt.pt", "rc": 0,
+                         "wall_s": 0.0})
+    return {"tested_checkpoint": checkpoint_summary(d / "out" / "ckpt.pt"),
+            "log": karpathy_log_summary(d / "train.log", "llama2c")}
+
+
 def build_llama2c_export_bin(d: Path, rec: Recorder) -> dict:
     """The healthy run's checkpoint exported by llama2.c's export.py (legacy version 0); only the .bin,
     the log and the data are kept, as when a model is shipped for run.c."""
@@ -690,6 +710,9 @@ class Case:
 
 
 L2C_CKPT = ("--checkpoint", "out/ckpt.pt", "--log", "train.log") + L2C_DATA
+# the custom trainer's runs: the same shards read in 64-token windows, nanoGPT-style
+CUSTOM_ARGS = ("--checkpoint", "out/ckpt.pt", "--log", "train.log") + L2C_DATA[:8] + (
+    "--seq-len", "64", "--layout", "nanogpt")
 
 CASES: dict[str, Case] = {c.name: c for c in [
     Case("llama2c_stopped_early", "H2", build_llama2c_stopped_early, L2C_CKPT, "llama2.c",
@@ -711,6 +734,12 @@ CASES: dict[str, Case] = {c.name: c for c in [
     Case("llama2c_early_ckpt", "H5", build_llama2c_early_ckpt,
          ("--checkpoint", "out/ckpt_100.pt", "--checkpoint-dir", "out", "--log", "train.log") + L2C_DATA,
          "llama2.c", "ckpt_100.pt (step 100) tested while out/ckpt.pt (step 600, lower val loss) sits beside it."),
+    Case("llama2c_dropout_high", "H3", build_llama2c_dropout_high, L2C_CKPT, "llama2.c",
+         "dropout=0.6 (llama2.c pretrains with 0.0), otherwise the recipe, 600 steps."),
+    Case("llama2c_copied_early_ckpt", "H5", build_llama2c_copied_early_ckpt, L2C_CKPT, "llama2.c",
+         "the step-100 checkpoint of llama2c_early_ckpt copied alone into another folder with the run's log "
+         "(which goes on to step 600 with a lower val loss): only the checkpoint-vs-log cross-check can see it.",
+         depends=("llama2c_early_ckpt",)),
     Case("nanogpt_overfit_bestval", "H1", build_nanogpt_overfit_bestval,
          ("--checkpoint", "out/ckpt.pt", "--log", "train.log", "--data", "data/stories512/train.bin",
           "--tokenizer", "tok512.model", "--seq-len", "64", "--layout", "nanogpt"), "nanoGPT",
@@ -728,18 +757,14 @@ CASES: dict[str, Case] = {c.name: c for c in [
          ("--run", "runs/weighted", "--run", "runs/standard") + L2C_DATA, "tsdiag retrain",
          "tsdiag retrain --both (weight 5 on the tokenizer's article ids), matched standard run."),
     Case("custom_weighted_non_articles", "none", build_custom_weighted_non_articles,
-         ("--checkpoint", "out/ckpt.pt", "--log", "train.log", "--data", "data/tok512/data00.bin",
-          "--data", "data/tok512/data01.bin", "--data", "data/tok512/data02.bin",
-          "--tokenizer", "data/tok512.model", "--seq-len", "64", "--layout", "nanogpt"), "custom",
+         CUSTOM_ARGS, "custom",
          "weight 5 on '!' and '?' (not articles): no article is up-weighted, so W (which is about articles) "
          "is not supported; the run is otherwise a healthy 600-step run -> expected none. The log has "
          "'Article Loss: 0.0000' lines for batches without '!'/'?' and a ratio that is not about articles. "
          "The misconfigured ids themselves are an error worth failing CI on (TSD-RUN-ARTICLE-IDS).",
          expected_errors=("TSD-RUN-ARTICLE-IDS",)),
     Case("custom_weighted_real_articles", "W", build_custom_weighted_real_articles,
-         ("--checkpoint", "out/ckpt.pt", "--log", "train.log", "--data", "data/tok512/data00.bin",
-          "--data", "data/tok512/data01.bin", "--data", "data/tok512/data02.bin",
-          "--tokenizer", "data/tok512.model", "--seq-len", "64", "--layout", "nanogpt"), "custom",
+         CUSTOM_ARGS, "custom",
          "weight 5 on the tokenizer's article pieces."),
     Case("lightning_time_limit", "H2", build_lightning_time_limit,
          ("--checkpoint", "checkpoints/last.ckpt", "--log", "logs/tinylm/version_0/metrics.csv",

@@ -136,11 +136,16 @@ def test_h2_unfinished_checkpoint_and_a_finished_one(tmp_path):
     assert verdicts(diagnose(DiagnoseInputs(checkpoints=[done])))["H2"] == "ruled_out"
 
 
-def test_h3_too_high_lr_log_is_first_and_a_sane_log_rules_it_out(tmp_path):
+def test_h3_too_high_lr_log_is_first_and_a_sane_log_leaves_the_recipe_open(tmp_path):
     bad = diagnose(DiagnoseInputs(logs=[llama2c_log(tmp_path / "bad.log", lr=5e-3, diverge=True)]))
     assert first(bad) == "H3" and verdicts(bad)["H3"] == "confirmed"
     good = diagnose(DiagnoseInputs(logs=[llama2c_log(tmp_path / "good.log", lr=5e-4, diverge=False)]))
-    assert verdicts(good)["H3"] == "ruled_out"
+    # a clean curve says nothing of dropout and the rest of the recipe: only a checkpoint or config rules H3 out
+    h3 = next(h for h in good.hypotheses if h.code == "H3")
+    assert h3.verdict == "not_checked" and "--config" in h3.action
+    with_ckpt = diagnose(DiagnoseInputs(checkpoints=[healthy_checkpoint(tmp_path / "out")],
+                                        logs=[tmp_path / "good.log"]))
+    assert verdicts(with_ckpt)["H3"] == "ruled_out"
 
 
 def test_h4_32k_vocabulary_is_first_and_512_rules_it_out(tmp_path):

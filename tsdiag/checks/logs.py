@@ -80,9 +80,10 @@ def _measure(check: CheckResult, facts, t: Thresholds) -> None:
         evidence = [Evidence("loss spikes", len(facts.spikes), "", name), Evidence("diverged", facts.diverged, "", name)]
         if facts.lr is not None:
             evidence.append(Evidence("peak lr", facts.lr.peak.value, "", f"{name}: step {facts.lr.peak.step}"))
-        # a curve without its lr cannot show an lr that is merely too high for a good result
-        check.measure("H3", *evidence, conclusive=facts.lr is not None,
-                      missing="" if facts.lr is not None else "a log that prints the lr, or --checkpoint with its config")
+        # a curve shows the lr and its effects, never the rest of the recipe (dropout, batch size, weight decay):
+        # only a checkpoint's or a config's settings can rule H3 out
+        check.measure("H3", *evidence, conclusive=False,
+                      missing="--checkpoint with its config, or --config (dropout and the rest of the recipe)")
     if facts.val is not None and facts.val.min is not None and len_val(facts) >= t.log_tail_min_points:
         check.measure("H1", Evidence("val loss above its best at the end", round(facts.val.last.value
                                                                                   - facts.val.min.value, 4),

@@ -308,15 +308,19 @@ def still_improving(facts: CurveFacts, t: Thresholds) -> list[Finding]:
 
 def unfinished(facts: CurveFacts, t: Thresholds) -> list[Finding]:
     planned = facts.planned_steps
-    if planned is None or facts.last.step >= t.early_stop_fraction * planned.value or _broke_down(facts, t):
+    # the last evaluation may come after the last logged train loss (llama2.c evaluates, then saves, at step N)
+    end = max(facts.last.step, facts.val.last.step if facts.val is not None else facts.last.step)
+    if planned is None or end >= t.early_stop_fraction * planned.value or _broke_down(facts, t):
         return []  # resuming a run that diverged or went NaN repeats the failure: DIVERGED / NAN say why
-    last = format_value(facts.last.step)
-    fraction = facts.last.step / planned.value
+    last = format_value(end)
+    fraction = end / planned.value
     strength = strength_past(fraction, t.early_stop_fraction, t.early_stop_strong_fraction)
     decisive = strength >= 1.0 and _level(facts, t).high
+    source = (_loss_source(facts, end) if end == facts.last.step
+              else f"{_name(facts)}: val loss, step {format_value(end)}")
     return [UNFINISHED.finding(
         f"the log ends at step {last} of {planned.value:,} planned ({fraction:.0%})",
-        [Evidence("last step", facts.last.step, "", _loss_source(facts, facts.last.step)),
+        [Evidence("last step", end, "", source),
          Evidence("planned steps", planned.value, "", planned.source),
          Evidence("threshold early_stop_strong_fraction", t.early_stop_strong_fraction, "of planned steps",
                   "tsdiag thresholds")],
