@@ -335,7 +335,7 @@ def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
 
     vocab_of_run: dict[Path, tuple[int, str]] = {}
     vocabs: set[tuple[int, str]] = set()
-    planned: dict[int, object] = {}
+    planned = []  # the max_iters each checkpoint records
     article_ids = (inputs.article_ids, "--article-ids") if inputs.article_ids else None
     for path, sibling_folder in checkpoints:
         say(f"inspect {path}")
@@ -356,7 +356,7 @@ def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
             if path in run_of:
                 vocab_of_run[run_of[path]] = vocab
         if "max_iters" in inspection.hyperparameters:
-            planned[id(path)] = inspection.hyperparameters["max_iters"]
+            planned.append(inspection.hyperparameters["max_iters"])
         if article_ids is None and inspection.article_ids is not None:
             article_ids = (inspection.article_ids.value, inspection.article_ids.source)
     if any(f.code == "TSD-TOK-VOCAB-MISMATCH" for r in results for f in r.findings):
@@ -366,10 +366,10 @@ def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
     if vocab_size is None and len({v for v, _ in vocabs}) == 1:
         vocab_size, vocab_source = sorted(vocabs)[0]
     planned_steps = None
-    if len({p.value for p in planned.values()}) == 1:
+    if len({p.value for p in planned}) == 1:
         from tsdiag.logs.facts import Recorded
 
-        p = next(iter(planned.values()))
+        p = planned[0]
         planned_steps = Recorded(p.value, f"checkpoint: {p.source}")
 
     if inputs.data:

@@ -11,6 +11,7 @@ tokenizer decodes), else on tsdiag's bundled story text, and the source says whi
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -50,12 +51,17 @@ def measure_bytes_per_token(tokenizer, text: str, source: str) -> BytesPerToken 
     return BytesPerToken(unit_size / len(ids), source, per_character)
 
 
-def reference_bytes_per_token(tokenizer) -> BytesPerToken | None:
-    """Bytes per token on tsdiag's bundled story text (tsdiag/demo/storygen.py, no download)."""
+@functools.lru_cache(maxsize=1)
+def _reference_text() -> str:
+    """The bundled stories, generated once per process (every check that lacks the user's text asks)."""
     from tsdiag.demo.storygen import corpus_text, generate_corpus
 
-    text = corpus_text(generate_corpus(REFERENCE_STORIES))
-    return measure_bytes_per_token(tokenizer, text, f"{tokenizer.path.name} on tsdiag's bundled story text "
+    return corpus_text(generate_corpus(REFERENCE_STORIES))
+
+
+def reference_bytes_per_token(tokenizer) -> BytesPerToken | None:
+    """Bytes per token on tsdiag's bundled story text (tsdiag/demo/storygen.py, no download)."""
+    return measure_bytes_per_token(tokenizer, _reference_text(), f"{tokenizer.path.name} on tsdiag's bundled story text "
                                                     f"({REFERENCE_STORIES} stories)")
 
 

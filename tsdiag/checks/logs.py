@@ -84,7 +84,7 @@ def _measure(check: CheckResult, facts, t: Thresholds) -> None:
         # only a checkpoint's or a config's settings can rule H3 out
         check.measure("H3", *evidence, conclusive=False,
                       missing="--checkpoint with its config, or --config (dropout and the rest of the recipe)")
-    if facts.val is not None and facts.val.min is not None and len_val(facts) >= t.log_tail_min_points:
+    if facts.val is not None and facts.val.min is not None and facts.val.points >= t.log_tail_min_points:
         check.measure("H1", Evidence("val loss above its best at the end", round(facts.val.last.value
                                                                                   - facts.val.min.value, 4),
                                      "nats/token", f"{name}: val loss"),
@@ -110,7 +110,3 @@ def _objective_beside(path: Path) -> str | None:
         return runfolder.read_run(folder).get("objective")
     except InputError:
         return None
-
-
-def len_val(facts) -> int:
-    return facts.val.points if facts.val is not None else 0
