@@ -27,6 +27,7 @@ _LAZY_API = {
     "parse_log": "tsdiag.logs",
     "analyze_curve": "tsdiag.logs",
     "sample_checkpoint": "tsdiag.sample",
+    "evaluate": "tsdiag.evaluation",
 }
 
 

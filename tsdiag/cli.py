@@ -108,6 +108,8 @@ def _register() -> None:
     app.command("diagnose")(diagnose.diagnose)
     from tsdiag.commands import sample
     app.command("sample")(sample.sample)
+    from tsdiag.commands import eval as eval_command
+    app.command("eval")(eval_command.eval_command)
     from tsdiag.commands import demo
     app.command("demo")(demo.demo)
     from tsdiag.commands import audit_data

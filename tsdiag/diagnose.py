@@ -41,7 +41,8 @@ NEEDS = {
     "H2": "--checkpoint (step, val loss) or --log (the loss curve)",
     "H3": "--checkpoint with its config, --config, or a --log that prints the lr",
     "H4": "--checkpoint (vocab size) or --data with --tokenizer (coverage)",
-    "H5": "--checkpoint (weight health) inside its --checkpoint-dir, or --log",
+    "H5": "--checkpoint (weight health) inside its --checkpoint-dir, or --log (with --data: the checkpoint's "
+          "loss on it against the log's end)",
     "W": "--run for the weighted run and a matched standard run, or a --log with article/other losses",
 }
 
@@ -95,6 +96,7 @@ class DiagnoseInputs:
     vocab_size: int | None = None
     article_ids: list[int] | None = None
     allow_unsafe_pickle: bool = False
+    evaluate: bool = True  # run the checkpoint on --data (tsdiag eval) when both are given
 
     def describe(self) -> dict[str, list[str]]:
         named = {
@@ -283,6 +285,53 @@ def _cross_checks(results: Sequence[CheckResult], log: CheckResult, t: Threshold
     return [crosscheck.run(inspection, facts, thresholds=t)]
 
 
+# targets diagnose's evaluation scores: a loss interval of about +-0.02 nats, seconds on a CPU for small models
+DIAGNOSE_EVAL_TOKENS = 65_536
+
+
+def _evaluations(inputs: DiagnoseInputs, results: Sequence[CheckResult], t: Thresholds, say) -> list[CheckResult]:
+    """The checkpoint run on the data (``tsdiag eval``): one checkpoint, or a weighted run against its standard one.
+
+    Skipped when the tokenizer given is not the model's (TSD-TOK-VOCAB-MISMATCH already says so) or when
+    several checkpoints leave open which one the data and log belong to.
+    """
+    from tsdiag import checks as registry
+    from tsdiag.errors import InputError
+    from tsdiag.evaluation.models import can_evaluate
+
+    inspected = [r.facts for r in results if r.check == registry.checkpoint.NAME and r.error is None]
+    if any(f.code == "TSD-TOK-VOCAB-MISMATCH" for r in results for f in r.findings):
+        return []
+    against = None
+    if len(inspected) == 2 and len(inputs.runs) == 2:
+        weighted = [i for i in inspected if _article_weight(i) > 1]
+        if len(weighted) != 1:
+            return []
+        suspect = weighted[0]
+        against = next(i for i in inspected if i is not suspect).path
+    elif len(inspected) == 1:
+        suspect = inspected[0]
+    else:
+        return []
+    if not can_evaluate(suspect.architecture.family):
+        return []  # a family tsdiag cannot run (or transformers missing): the other checks still speak
+    context = suspect.architecture.get("max_seq_len")
+    seq_len = min(inputs.seq_len, int(context)) if context else inputs.seq_len
+    log = inputs.logs[0] if len(inputs.logs) == 1 and against is None else None
+    say(f"evaluate {suspect.path} on the data")
+    try:
+        return [registry.eval_check.run(
+            suspect.path, inputs.data, thresholds=t, tokenizer=inputs.tokenizer, layout=inputs.layout,
+            seq_len=seq_len, dtype=inputs.dtype, log=log, against=against, max_tokens=DIAGNOSE_EVAL_TOKENS)]
+    except InputError as exc:
+        return [_unreadable(registry.eval_check.NAME, suspect.path, exc)]
+
+
+def _article_weight(inspection) -> float:
+    weight = inspection.hyperparameters.get("article_weight")
+    return float(weight.value) if weight is not None and isinstance(weight.value, (int, float)) else 1.0
+
+
 def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
              progress: Callable[[str], None] | None = None,
              select: Sequence[str] = (), ignore: Sequence[str] = ()) -> Diagnosis:
@@ -381,6 +430,9 @@ def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
                 subject=", ".join(Path(p).name for p in inputs.data)))
         except InputError as exc:
             results.append(_unreadable(registry.data.NAME, ", ".join(map(str, inputs.data)), exc))
+
+    if inputs.evaluate and inputs.data:
+        results += _evaluations(inputs, results, t, say)
 
     logs = [(path, (vocab_size, vocab_source), None) for path in inputs.logs]
     logs += [(r / "metrics.csv", vocab_of_run.get(r, (None, "")), r) for r in runs if (r / "metrics.csv").is_file()]

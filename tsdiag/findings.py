@@ -135,6 +135,7 @@ RULE_MODULES: tuple[str, ...] = (
     "tsdiag.data.rules",
     "tsdiag.sample_rules",
     "tsdiag.checks.crosscheck",
+    "tsdiag.evaluation.rules",
 )
 
 

@@ -216,6 +216,49 @@ class Thresholds:
         "a gap this large between a matched pair is far outside seed-to-seed spread (a few hundredths): the "
         "weighting made the model worse.")
 
+    # --- eval: the model run on the data (tsdiag eval) ------------------------------
+    eval_gap_margin: float = _t(
+        0.1, "nats/token",
+        "beyond its own bootstrap interval, an evaluated loss may stand this far above a loss the run recorded: "
+        "llama2.c and nanoGPT estimate val loss on a few hundred random windows (about +-0.05).")
+    eval_gap_strong: float = _t(
+        0.5, "nats/token",
+        "a gap this large is no sampling noise: the checkpoint, the data or the tokenizer is not the run's.")
+    label_shift_margin: float = _t(
+        0.3, "nats/token",
+        "another target offset must fit this much better than the next token before the labels count as shifted; "
+        "a correct model fits offset 1 by several nats.")
+    future_leak_ratio: float = _t(
+        0.5, "future-visible loss / causal loss",
+        "a causal model loses when it sees the whole window (it never learned to use it); one trained with a "
+        "leaking mask reads the next token off it and its loss drops below half.")
+    future_leak_strong: float = _t(
+        0.1, "future-visible loss / causal loss",
+        "at a tenth of the causal loss the model copies the next token: the mask leaked in training.")
+    causal_logit_tolerance: float = _t(
+        1e-3, "logit",
+        "float32 logits at or before a position change by rounding only when later tokens change.")
+    article_avoid_factor: float = _t(
+        0.5, "P(article at an article slot) / articles' share of targets",
+        "a model that learned context puts several times the articles' unigram share on an article where the "
+        "text has one (a healthy 1,500-step llama2.c run: 7x); below half of it, it avoids articles.")
+    article_avoid_strong: float = _t(
+        0.35, "P(article at an article slot) / articles' share of targets",
+        "a model that learned context and gives articles a third of a context-free guess has learned they rarely "
+        "come (llama2.c trained on article-stripped TinyStories: 0.34x; article pieces that also start other "
+        "words keep it above 0).")
+    eval_min_slots: int = _t(
+        50, "article slots",
+        "article-slot figures from fewer slots than this are too noisy to judge.")
+    context_learned_margin: float = _t(
+        0.2, "nats/token",
+        "the model must score this far below the targets' unigram entropy before its article slots say what it "
+        "learned (an untrained model avoids every word alike).")
+    norm_moved_min: float = _t(
+        0.01, "mean |scale - 1|",
+        "trained norms move their scales by more than this from the init of 1; a final norm exactly at 1 while "
+        "the blocks' moved was never trained.")
+
     # --- logs: reading loss curves ------------------------------------------------
     log_tail_min_points: int = _t(
         3, "logged points",

@@ -9,6 +9,7 @@ tokenizer      ``audit-tokenizer`` a tokenizer (+ text)
 log            ``logs``           a training log (+ vocab size, tokenizer)
 runs           ``compare``        tsdiag run folders or checkpoints
 sample         ``sample``         a checkpoint and its tokenizer
+eval           ``eval``           a checkpoint and data (+ tokenizer, log)
 crosscheck     (diagnose only)    a checkpoint and its run's log together
 =============  =================  ===========================================
 
@@ -19,8 +20,9 @@ Each module has ``NAME``, ``COMMAND`` and ``run(...) -> CheckResult``; see
 from __future__ import annotations
 
 from tsdiag.checks import checkpoint, crosscheck, data, logs, runs, sample, tokenizer
+from tsdiag.checks import eval as eval_check
 from tsdiag.checks.interface import CheckResult, Measurement
 
-CHECKS = {module.NAME: module for module in (checkpoint, data, tokenizer, logs, runs, sample, crosscheck)}
+CHECKS = {module.NAME: module for module in (checkpoint, data, tokenizer, logs, runs, sample, eval_check, crosscheck)}
 
 __all__ = ["CHECKS", "CheckResult", "Measurement"]

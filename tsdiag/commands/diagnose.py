@@ -30,6 +30,7 @@ def diagnose(
     dtype: Annotated[str, typer.Option("--dtype", help="Token dtype of .bin shards: uint16, uint32, int32 or int64.")] = "uint16",
     vocab_size: Annotated[Optional[int], typer.Option("--vocab-size", min=2, help="Vocabulary size, when no checkpoint or tokenizer says it.")] = None,
     article_ids: Annotated[Optional[str], typer.Option("--article-ids", help="Comma-separated ids a weighted loss up-weighted (default: the ones a checkpoint's config records); checked against --tokenizer.")] = None,
+    evaluate: Annotated[bool, typer.Option("--eval/--no-eval", help="Run the checkpoint on --data (tsdiag eval): its loss against the log's end, its article slots, bug probes.")] = True,
     unsafe_pickle: Annotated[bool, typer.Option("--unsafe-pickle", help="DANGEROUS: unpickle arbitrary objects in checkpoints you trust.")] = False,
     out: OutputOptions = None,
 ) -> None:
@@ -60,7 +61,7 @@ def diagnose(
         runs=existing_paths(run or []),
         seq_len=seq_len, layout=layout, dtype=dtype, vocab_size=vocab_size,
         article_ids=parse_ids(article_ids) if article_ids is not None else None,
-        allow_unsafe_pickle=unsafe_pickle,
+        allow_unsafe_pickle=unsafe_pickle, evaluate=evaluate,
     )
     from tsdiag.data.audit import LAYOUTS
     from tsdiag.data.shards import DTYPES

@@ -48,10 +48,10 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from tsdiag.data.articles import NAIVE, ArticleTables, scan_span, to_index
+from tsdiag.data.layouts import LAYOUTS, window_count
 from tsdiag.data.shards import TokenSource, open_sources
 from tsdiag.errors import InputError
 
-LAYOUTS = ("llama2c", "nanogpt", "contiguous")
 COVERAGE_TOPS = (1000, 2000, 4000, 8000, 10000, 16000, 32000)
 BLOCK_TOKENS = 1 << 20      # tokens per vectorised step (rounded to whole windows)
 UNIT_TOKENS = 1 << 23       # tokens per job handed to a worker process
@@ -246,19 +246,11 @@ class _Stream:
         return sum(self.lengths)
 
 
-def _window_count(layout: str, tokens: int, seq_len: int) -> int:
-    if layout == "llama2c":
-        return max(tokens // seq_len - 1, 0)
-    if layout == "nanogpt":
-        return max((tokens - 1) // seq_len, 0)
-    return tokens // seq_len
-
-
 def _plan_streams(sources: Sequence[TokenSource], layout: str, seq_len: int) -> list[_Stream]:
     if layout == "contiguous":
         lengths = tuple(s.tokens for s in sources)
-        return [_Stream(tuple(range(len(sources))), lengths, _window_count(layout, sum(lengths), seq_len))]
-    return [_Stream((i,), (s.tokens,), _window_count(layout, s.tokens, seq_len)) for i, s in enumerate(sources)]
+        return [_Stream(tuple(range(len(sources))), lengths, window_count(layout, sum(lengths), seq_len))]
+    return [_Stream((i,), (s.tokens,), window_count(layout, s.tokens, seq_len)) for i, s in enumerate(sources)]
 
 
 class _Reader:
