@@ -97,7 +97,10 @@ def column_widths(columns: Sequence[Sequence[str]], available: int) -> list[int]
     extra = [0] * len(columns)
 
     def height(ext: list[int]) -> int:
-        return int(np.max(np.stack([lines[c][ext[c]] for c in range(len(columns))]), axis=0).sum())
+        """Table lines first; then every cell's own lines, so that room which only shortens one cell of a row
+        still counts (two columns widened one after the other can save a row's line together)."""
+        cells = np.stack([lines[c][ext[c]] for c in range(len(columns))])
+        return int(cells.max(axis=0).sum()) * 1000 + int(cells.sum())
 
     current = height(extra)
     while spare > 0:
