@@ -134,7 +134,8 @@ def _figures(images: Sequence[tuple[str, bytes]]) -> list[str]:
 
 def render_html(reports: Sequence[Report], images: Sequence[tuple[str, bytes]] = ()) -> str:
     """The page for ``reports`` with ``images`` ((title, PNG bytes), already drawn) at the end."""
-    title = reports[0].title if len(reports) == 1 else f"{reports[0].title} and {len(reports) - 1} more"
+    title = reports[0].title if len(reports) == 1 else \
+        f"tsdiag {' / '.join(dict.fromkeys(r.command for r in reports))}: {len(reports)} reports"
     findings = [f for r in reports if r.data is not None for f in r.findings]
     worst = max((f.severity for f in findings), default=None)
     contents = [f'<li><a href="#report-{i}">{_text(r.title)}</a></li>' for i, r in enumerate(reports, start=1)]
