@@ -167,6 +167,23 @@ def _number(value) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
+def labels(summaries: Sequence[RunSummary]) -> list[str]:
+    """Each run by the shortest path tail that tells it from the others (out_a/ckpt.pt, not ckpt.pt twice)."""
+    from tsdiag.textfit import short_names
+
+    return short_names([s.path for s in summaries])
+
+
+def comparison_plots(summaries: Sequence[RunSummary]) -> list:
+    """The overlaid curves of :func:`plot_comparison` for ``--html``; none when no run has a curve."""
+    from tsdiag.report import Plot
+
+    if not any(s.curve for s in summaries):
+        return []
+    return [Plot(f"runs side by side: {', '.join(labels(summaries))}",
+                 lambda target: plot_comparison(summaries, target))]
+
+
 def plot_comparison(summaries: Sequence[RunSummary], target: Path) -> None:
     """Overlaid train/val loss (top) and article/other ratio (bottom) of every run with a curve."""
     import matplotlib
@@ -177,13 +194,13 @@ def plot_comparison(summaries: Sequence[RunSummary], target: Path) -> None:
     from tsdiag.fileio import atomic_path
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
-    for i, summary in enumerate(summaries):
+    for i, (summary, name) in enumerate(zip(summaries, labels(summaries))):
         color = f"C{i}"
         rows = summary.curve
-        runfolder.plot_curve(top, rows, "loss", f"{summary.name} train", color=color, alpha=0.4)
-        runfolder.plot_curve(top, rows, "val_loss", f"{summary.name} val", color=color, marker="o")
-        runfolder.plot_curve(bottom, rows, "ratio", f"{summary.name} train", color=color, alpha=0.4)
-        runfolder.plot_curve(bottom, rows, "val_ratio", f"{summary.name} val", color=color, marker="o")
+        runfolder.plot_curve(top, rows, "loss", f"{name} train", color=color, alpha=0.4)
+        runfolder.plot_curve(top, rows, "val_loss", f"{name} val", color=color, marker="o")
+        runfolder.plot_curve(bottom, rows, "ratio", f"{name} train", color=color, alpha=0.4)
+        runfolder.plot_curve(bottom, rows, "val_ratio", f"{name} val", color=color, marker="o")
     top.set_ylabel("loss (nats/token)")
     top.set_title("loss: train objective (faint) and validation cross-entropy (dots)")
     bottom.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
@@ -226,7 +243,7 @@ def compare_report(summaries: Sequence[RunSummary], findings: list, plot: Path |
 
     table = Table(
         title="Runs side by side",
-        columns=["", *[s.name for s in summaries]],
+        columns=["", *labels(summaries)],
         rows=[[label, *[cell(s, attr, unit) for s in summaries]] for label, attr, unit in _ROWS],
         note="Losses are validation cross-entropy (nats/token) at the last evaluation; per byte: bits/byte "
              "(bits/char for a char vocabulary) from the run's tokenizer on tsdiag's bundled story text; "

@@ -479,8 +479,41 @@ def diagnose(inputs: DiagnoseInputs, thresholds: Thresholds | None = None,
 _VERDICT_TEXT = {"confirmed": "CONFIRMED", "likely": "likely", "not_checked": "not checked", "ruled_out": "ruled out"}
 
 
+def _first_sentence(text: str) -> str:
+    """The summary's next action: a fix's first sentence (the matrix under --verbose has all of it)."""
+    head, dot, rest = text.partition(". ")
+    return head + "." if dot and rest else text
+
+
+def summary_table(hypotheses: Sequence[HypothesisVerdict]) -> Table:
+    """The one screen: each cause that is confirmed, likely or not checked with its strongest evidence line
+    and next action; the ruled-out ones in one line below."""
+    from tsdiag.report import Table
+
+    rows = []
+    for h in hypotheses:
+        if h.verdict == "ruled_out":
+            continue
+        verdict = _VERDICT_TEXT[h.verdict] + (f" ({band(h.strength)} {h.strength:.2f})" if h.findings else "")
+        if h.findings:
+            top = h.evidence[0] if h.evidence else None
+            cell = (f"{top}\n" if top is not None else "") + f"next: {_first_sentence(h.action)}"
+        else:
+            cell = h.action
+        rows.append([str(h.rank), f"{h.code} {h.title}", verdict, cell])
+    ruled_out = [f"{h.code} {h.title}" for h in hypotheses if h.verdict == "ruled_out"]
+    note = f"ruled out (measured, nothing fired): {', '.join(ruled_out)}" if ruled_out else ""
+    return Table("Ranked causes", ["#", "cause", "verdict", "strongest evidence and next action"],
+                 rows or [["-", "every hypothesis", "ruled out", "nothing to do"]], note=note)
+
+
 def diagnosis_report(diagnosis: Diagnosis):
-    """The matrix as a :class:`tsdiag.report.Report` (JSON: ``inputs``, ``hypotheses``, ``checks``, ``unreadable``)."""
+    """The matrix as a :class:`tsdiag.report.Report` (JSON: ``inputs``, ``hypotheses``, ``checks``,
+    ``checkpoints`` (the facts of each checkpoint read, as ``inspect --json`` gives them), ``unreadable``).
+
+    Its summary is :func:`summary_table` (and the unreadable inputs); the matrix, the inputs, the checks
+    and every finding are the detail."""
+    from tsdiag.checkpoint.present import inspection_data
     from tsdiag.report import Report, Table
 
     inputs = Table("Inputs", ["input", "path"],
@@ -490,7 +523,7 @@ def diagnosis_report(diagnosis: Diagnosis):
         ["#", "hypothesis", "verdict", "strength", "evidence", "next action"],
         [[str(h.rank), f"{h.code} {h.title}", _VERDICT_TEXT[h.verdict],
           f"{h.strength:.2f} {band(h.strength)}" if h.findings else "-",
-          "\n".join(e.brief() for e in h.evidence[:4]) or "-", h.action]
+          "\n".join(e.brief() for e in h.evidence[:4]) or "-", _first_sentence(h.action)]
          for h in diagnosis.hypotheses],
         note=("verdicts: CONFIRMED (a strong error-level finding), likely (warnings or weaker errors), ruled out "
               "(a measurement that could have found it, nothing found), not checked (no input could decide it); "
@@ -498,10 +531,11 @@ def diagnosis_report(diagnosis: Diagnosis):
               else "verdicts: CONFIRMED (a strong error-level finding), likely (warnings or weaker errors), ruled "
                    "out (measured, nothing found), not checked (no input could decide it)"),
     )
+    summary = [summary_table(diagnosis.hypotheses)]
     tables = [inputs, matrix]
-    if diagnosis.unreadable:
-        tables.append(Table("Inputs that could not be read", ["check", "input", "problem"],
-                            [[c.check, c.subject, c.error] for c in diagnosis.unreadable]))
+    if diagnosis.unreadable:  # exit code 2: the first screen says why
+        summary.append(Table("Inputs that could not be read", ["check", "input", "problem"],
+                             [[c.check, c.subject, c.error] for c in diagnosis.unreadable]))
     checks = Table("Checks that ran", ["check", "subject", "findings"],
                    [[c.check, c.subject, ", ".join(f.code for f in c.findings) or "none"]
                     for c in diagnosis.checks if c.error is None])
@@ -510,6 +544,8 @@ def diagnosis_report(diagnosis: Diagnosis):
         "inputs": diagnosis.inputs,
         "hypotheses": [h.to_dict() for h in diagnosis.hypotheses],
         "checks": [c.to_dict() for c in diagnosis.checks if c.error is None],
+        "checkpoints": [inspection_data(c.facts) for c in diagnosis.checks
+                        if c.check == "checkpoint" and c.error is None],
         "unreadable": [{"check": c.check, "input": c.subject, "problem": c.error} for c in diagnosis.unreadable],
         "units": diagnosis.units,
     }
@@ -518,4 +554,24 @@ def diagnosis_report(diagnosis: Diagnosis):
         tables[0].rows.append(["bytes per token", f"{u['bytes_per_token']:.3g} ({u['source']}); losses judged in "
                                                   f"{u['unit']}"])
     return Report(command="diagnose", title="tsdiag diagnose", tables=tables,
-                  findings=diagnosis.findings, data=data)
+                  findings=diagnosis.findings, data=data, summary=summary)
+
+
+def diagnosis_plots(diagnosis: Diagnosis) -> list:
+    """The figures of the inputs that were read, for ``--html``: each log's loss curve (with its lr
+    schedule and detected points), the data's article rate and coverage, the runs side by side."""
+    from tsdiag.compare import comparison_plots
+    from tsdiag.data.present import audit_plot
+    from tsdiag.logs import parse_log
+    from tsdiag.logs.present import curve_plot
+
+    plots = []
+    for check in (c for c in diagnosis.checks if c.error is None):
+        if check.check == "log":
+            # the check keeps the curve's facts, not its points: read again, only when a page asks for it
+            plots.append(curve_plot([parse_log(check.facts.path)], [check.facts]))
+        elif check.check == "data":
+            plots.append(audit_plot(check.facts))
+        elif check.check == "runs" and len(check.facts) > 1:  # one run's curve is its log's
+            plots += comparison_plots(check.facts)
+    return plots

@@ -10,16 +10,19 @@ command name; one subject gives one object, several give a list of objects.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Sequence, TextIO
+from pathlib import Path
+from typing import Any, Callable, Sequence, TextIO
 
 from tsdiag import __version__
 from tsdiag.fileio import json_safe
 from tsdiag.findings import Finding, Severity, sort_findings
+from tsdiag.textfit import MIN_WORD, column_widths, fit_line, fit_words
 
 SCHEMA_VERSION = 1
 CI_WIDTH = 100  # columns used when stdout is not a terminal (CI logs, files)
@@ -36,6 +39,8 @@ class Table:
     rows: list[list[str]]
     note: str = ""
     highlight: str | None = None  # regex whose matches are emphasised (bold in rich and Markdown)
+    # columns the console shows only with --verbose (a file's modified time): Markdown, JSON and HTML keep them
+    verbose_columns: tuple[str, ...] = ()
 
 
 @dataclass
@@ -45,6 +50,10 @@ class Report:
     ``data`` is the JSON payload without ``schema``/``command``/``findings``;
     ``None`` marks a display-only report (e.g. a side-by-side summary) that the
     JSON output leaves out.
+
+    ``summary``: the one screen a reader needs first (diagnose's ranked causes).  A report with a summary
+    shows only it (and its notes) on the console unless ``--verbose``; Markdown puts ``tables`` and the
+    findings in a ``<details>`` block below it; HTML shows everything.
     """
 
     command: str
@@ -53,6 +62,18 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     data: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    summary: list[Table] = field(default_factory=list)
+
+
+@dataclass
+class Plot:
+    """A figure a report can embed (``--html``): ``draw(path)`` writes it there as a PNG.
+
+    Drawn only when a report asks for it, so a command pays nothing for plots nobody looks at.
+    """
+
+    title: str
+    draw: Callable[[Path], Any]
 
 
 def key_value_table(title: str, pairs: Sequence[tuple[str, str]], note: str = "") -> Table:
@@ -121,16 +142,57 @@ def _md_findings(findings: Sequence[Finding]) -> list[str]:
     return lines + [""]
 
 
+def _md_finding_list(findings: Sequence[Finding]) -> list[str]:
+    """One line per finding: what a reader of an issue scans before opening the detail."""
+    if not findings:
+        return ["**Findings:** none.", ""]
+    prefix = _subject_prefix(findings)
+    return [f"**Findings:** {count_findings(findings)}", ""] + [
+        f"- {_MD_BADGE[f.severity]} `{f.code}` {_md_cell(prefix(f) + f.message)}" for f in sort_findings(findings)
+    ] + [""]
+
+
+def count_findings(findings: Sequence[Finding]) -> str:
+    """"2 error, 1 warning" (only the severities present)."""
+    counts = [(s, sum(f.severity is s for f in findings)) for s in (Severity.ERROR, Severity.WARNING, Severity.INFO)]
+    return ", ".join(f"{n} {s.label}" for s, n in counts if n) or "none"
+
+
+def detail_label(report: Report) -> str:
+    """What a report's detail holds, for the ``<details>`` summary line and the console's --verbose hint."""
+    parts = [t.title for t in report.tables if t.title]
+    if report.data is not None:
+        parts.append(f"{len(report.findings)} finding{'' if len(report.findings) == 1 else 's'} with evidence and fix")
+    return ", ".join(parts) or "the full tables"
+
+
+def _md_report(report: Report) -> list[str]:
+    """Summary on top, the rest in a ``<details>`` block (GitHub renders Markdown inside it after a blank line)."""
+    lines = [f"## {report.title}", ""]
+    detail: list[str] = []
+    for table in report.tables:
+        detail += _md_table(table)
+    if report.data is not None:
+        detail += _md_findings(report.findings)
+    if report.summary:
+        for table in report.summary:
+            lines += _md_table(table)
+    elif report.data is not None:
+        lines += _md_finding_list(report.findings)
+    else:  # a display-only table (side by side): nothing to fold away
+        lines += detail
+        detail = []
+    for note in report.notes:
+        lines += [f"> {note}", ""]
+    if detail:
+        lines += ["<details>", f"<summary>{html.escape(detail_label(report))}</summary>", ""] + detail + ["</details>", ""]
+    return lines
+
+
 def render_markdown(reports: Sequence[Report]) -> str:
     lines: list[str] = []
     for report in reports:
-        lines += [f"## {report.title}", ""]
-        for table in report.tables:
-            lines += _md_table(table)
-        for note in report.notes:
-            lines += [f"> {note}", ""]
-        if report.data is not None:
-            lines += _md_findings(report.findings)
+        lines += _md_report(report)
     lines.append(f"<sub>tsdiag {__version__}</sub>")
     return "\n".join(lines) + "\n"
 
@@ -157,27 +219,31 @@ def make_console(file: TextIO | None = None, *, stderr: bool = False, plain: boo
     return Console(**kwargs)
 
 
-def _rich_table(table: Table):
+PADDING = 1  # spaces on each side of a column divider
+
+
+def _rich_table(table: Table, width: int, verbose: bool):
+    """A rich table whose column widths tsdiag chooses (:func:`tsdiag.textfit.column_widths`): rich's own
+    squeezing folds words once the columns do not fit, which is what cut names in two."""
     from rich import box
     from rich.markup import escape
     from rich.table import Table as RichTable
     from rich.text import Text
 
-    show_header = any(table.columns)
-    rt = RichTable(
-        title=escape(table.title) if table.title else None,
-        title_justify="left",
-        title_style="bold",
-        box=box.SIMPLE_HEAD if show_header else box.SIMPLE,
-        show_header=show_header,
-        caption=escape(table.note) if table.note else None,
-        caption_justify="left",
-        pad_edge=False,
-    )
-    for i, column in enumerate(table.columns):
-        rt.add_column(escape(column), overflow="fold", style="bold" if (i == 0 and not show_header) else None)
-    for row in table.rows:
-        cells = [Text(str(cell)) for cell in row]  # Text, not markup: "[model]" in a key stays text
+    keep = [i for i, c in enumerate(table.columns) if verbose or c not in table.verbose_columns]
+    columns = [table.columns[i] for i in keep]
+    rows = [[str(row[i]) for i in keep] for row in table.rows]
+    show_header = any(columns)
+    chrome = (2 * PADDING + 1) * (len(columns) - 1)  # a one-space divider and its padding between columns
+    widths = column_widths([[c] + [r[i] for r in rows] if show_header else [r[i] for r in rows]
+                            for i, c in enumerate(columns)], width - chrome)
+    rt = RichTable(box=box.SIMPLE_HEAD, show_header=show_header, show_edge=False,
+                   pad_edge=False, padding=(0, PADDING))
+    for i, (column, w) in enumerate(zip(columns, widths)):
+        rt.add_column(escape(fit_words(column, w)), width=w, overflow="fold",
+                      style="bold" if (i == 0 and not show_header) else None)
+    for row in rows:
+        cells = [Text(fit_words(cell, w)) for cell, w in zip(row, widths)]  # Text, not markup: "[model]" stays
         if table.highlight:
             for cell in cells:
                 cell.highlight_regex(table.highlight, style="bold magenta")
@@ -185,7 +251,7 @@ def _rich_table(table: Table):
     return rt
 
 
-def _rich_findings(findings: Sequence[Finding]):
+def _rich_findings(findings: Sequence[Finding], width: int):
     """One grid row per finding: severity on the left, message/evidence/fix
     wrapped inside the right column so continuation lines keep their indent."""
     from rich.table import Table as RichTable
@@ -193,29 +259,57 @@ def _rich_findings(findings: Sequence[Finding]):
 
     if not findings:
         return Text("No findings.", style="green")
+    label = max(len(s.label) for s in Severity)
+    body_width = max(width - label - 1, MIN_WORD)
     grid = RichTable.grid(padding=(0, 1))
-    grid.add_column(no_wrap=True)
-    grid.add_column(overflow="fold")
+    grid.add_column(no_wrap=True, width=label)
+    grid.add_column(overflow="fold", width=body_width)
     prefix = _subject_prefix(findings)
     for f in sort_findings(findings):
         body = Text()
         body.append(f.code, style="bold")
-        body.append(f"  {prefix(f)}{f.message}")
+        body.append(fit_words(f"  {prefix(f)}{f.message}", body_width))
         for e in f.evidence:
-            body.append(f"\nevidence: {e}", style="dim")
-        body.append(f"\nfix: {f.fix}")
+            body.append(fit_words(f"\nevidence: {e}", body_width), style="dim")
+        body.append(fit_words(f"\nfix: {f.fix}", body_width))
         grid.add_row(Text(f.severity.label, style=_SEVERITY_STYLE[f.severity]), body)
     return grid
 
 
-def render_rich(reports: Sequence[Report], console) -> None:
-    from rich.rule import Rule as RichRule
+_TRAILING = re.compile(r"[ \t]+((?:\x1b\[[0-9;]*m)*)$", re.MULTILINE)
 
-    for report in reports:
-        console.print(RichRule(report.title, align="left", style="bold blue"))
-        for table in report.tables:
-            console.print(_rich_table(table))
-        for note in report.notes:
-            console.print(note, markup=False)
-        if report.data is not None:
-            console.print(_rich_findings(report.findings))
+
+def render_rich(reports: Sequence[Report], console, *, verbose: bool = False) -> None:
+    """Write ``reports`` to ``console``: tables sized to its width, no word split, no trailing spaces.
+
+    A report with a ``summary`` shows only it unless ``verbose``, and says in one line what
+    ``--verbose`` adds.
+    """
+    from rich.rule import Rule as RichRule
+    from rich.text import Text
+
+    width = console.width
+    with console.capture() as captured:  # rendered first, so trailing spaces can go before anything is written
+        for report in reports:
+            console.print(RichRule(fit_line(report.title, width - 6), align="left", style="bold blue"))
+            brief = bool(report.summary) and not verbose
+            for table in report.summary + ([] if brief else report.tables):
+                if table.title:
+                    console.print()
+                    console.print(Text(fit_line(table.title, width), style="bold"))
+                console.print(_rich_table(table, width, verbose))
+                hidden = [] if verbose else [c for c in table.verbose_columns if c in table.columns]
+                note = " ".join(filter(None, [table.note, f"(--verbose adds the columns {', '.join(hidden)})"
+                                              if hidden else ""]))
+                if note:
+                    console.print(Text(fit_words(note, width), style="dim"))
+            for note in report.notes:
+                console.print(Text(fit_words(note, width)))
+            if brief:
+                console.print(Text(fit_words(f"--verbose adds: {detail_label(report)}", width), style="dim"))
+            elif report.data is not None:
+                console.print()
+                console.print(_rich_findings(report.findings, width))
+    text = _TRAILING.sub(r"\1", captured.get())
+    console.file.write(text)
+    console.file.flush()

@@ -14,6 +14,7 @@ from tsdiag.checkpoint.facts import (Architecture, CheckpointInspection, Directo
                                      Sourced, TrainingState)
 from tsdiag.findings import Severity, format_value
 from tsdiag.report import Report, Table, key_value_table
+from tsdiag.textfit import short_names
 
 COMMAND = "inspect"
 ARCH_FIELDS = ("vocab_size", "dim", "n_layers", "n_heads", "n_kv_heads", "hidden_dim", "max_seq_len", "tied_output")
@@ -201,7 +202,8 @@ def _health_tables(h: HealthFacts, layers: bool) -> list[Table]:
                               _num(t.std_ratio, 2), _num(t.excess_kurtosis, 2), _num(t.spectral_ratio, 2),
                               f"{t.rows_sampled}/{t.rows_total}" if t.rows_total else "-",
                               t.verdict + (f" ({'; '.join(t.reasons[:2])})" if t.reasons and t.verdict != "init" else "")]
-                             for t in h.tensors]))
+                             for t in h.tensors],
+                            verbose_columns=("dtype", "init", "kurt", "rows")))
     return tables
 
 
@@ -216,7 +218,8 @@ def inspection_report(c: CheckpointInspection, *, layers: bool = False) -> Repor
     if c.siblings:
         tables.append(Table("Other checkpoints in this folder", ["checkpoint", "step", "val loss", "modified"],
                             [[s.path.name, format_value(s.step) if s.step is not None else "-",
-                              _num(s.val_loss, 4), _when(s.mtime)] for s in c.siblings]))
+                              _num(s.val_loss, 4), _when(s.mtime)] for s in c.siblings],
+                            verbose_columns=("modified",)))
     return Report(command=COMMAND, title=f"tsdiag inspect {c.path}", tables=tables, findings=list(c.findings),
                   data=inspection_data(c), notes=[f"note: {n}" for n in c.notes])
 
@@ -241,7 +244,7 @@ def summary_report(items: list[CheckpointInspection]) -> Report:
         ["findings"] + [", ".join(f"{sum(f.severity is s for f in c.findings)} {s.label}"
                                   for s in (Severity.ERROR, Severity.WARNING, Severity.INFO)) for c in items],
     ]
-    columns = [""] + [c.path.name for c in items]
+    columns = [""] + short_names([c.path for c in items])  # out_a/ckpt.pt, out_b/ckpt.pt: not ckpt.pt twice
     return Report(command=COMMAND, title="tsdiag inspect: side by side", tables=[Table("", columns, rows)])
 
 
@@ -266,5 +269,6 @@ def directory_report(listing: DirectoryListing) -> Report:
         notes.append(f"{', '.join(others)}: another model (its weight shapes differ), not ranked for newest/best")
     return Report(command=COMMAND, title=f"tsdiag inspect {listing.path} (folder)",
                   tables=[Table("Checkpoints by step", ["checkpoint", "format", "step", "epoch", "val loss",
-                                                        "modified", "size", ""], rows)],
+                                                        "modified", "size", ""], rows,
+                                verbose_columns=("modified",))],
                   data=data, notes=notes)

@@ -1,9 +1,10 @@
 """Options every reporting command shares, and the one way results leave a command.
 
-``@report_command`` adds ``--format/--json/--markdown/--output/--fail-on/
---select/--ignore/--settings`` to a Typer command and hands the function a
+``@report_command`` adds ``--format/--json/--markdown/--output/--html/--verbose/
+--fail-on/--select/--ignore/--settings`` to a Typer command and hands the function a
 single :class:`OutputOptions`; :func:`emit` renders reports, writes them
-(atomically with ``--output``) and turns findings into the exit code.
+(atomically with ``--output``; a self-contained HTML page with ``--html``, the
+plots a command passes embedded) and turns findings into the exit code.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class OutputOptions:
     select: list[str] = field(default_factory=list)
     ignore: list[str] = field(default_factory=list)
     settings: Path | None = None
+    html: Path | None = None
+    verbose: bool = False
 
     def thresholds(self):
         from tsdiag.thresholds import load_thresholds
@@ -53,6 +56,8 @@ _SHARED_OPTIONS = [
     ("json_", Annotated[bool, typer.Option("--json", help="Same as --format json (stable schema 1).", rich_help_panel="Output")], False),
     ("markdown", Annotated[bool, typer.Option("--markdown", help="Same as --format markdown (fits a CI step summary).", rich_help_panel="Output")], False),
     ("output", Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the report to this file (atomically) instead of stdout.", rich_help_panel="Output")], None),
+    ("html", Annotated[Optional[Path], typer.Option("--html", help="Also write one self-contained HTML page (inline CSS, plots embedded, nothing fetched) to this file, atomically.", rich_help_panel="Output")], None),
+    ("verbose", Annotated[bool, typer.Option("--verbose", "-v", help="On the console, everything: the full tables and findings after the summary, and the columns a 100-column screen leaves out.", rich_help_panel="Output")], False),
     ("fail_on", Annotated[str, typer.Option("--fail-on", help="Exit 1 when a finding reaches this severity: info, warning, error or never.", rich_help_panel="Findings")], "error"),
     ("select", Annotated[Optional[list[str]], typer.Option("--select", help="Report only these finding codes; prefixes work (TSD-H4). Repeatable.", rich_help_panel="Findings")], None),
     ("ignore", Annotated[Optional[list[str]], typer.Option("--ignore", help="Drop these finding codes; prefixes work. Repeatable.", rich_help_panel="Findings")], None),
@@ -72,11 +77,12 @@ def _options_from(kwargs: dict) -> OutputOptions:
     fail_on = kwargs.pop("fail_on").strip().lower()
     if fail_on not in ("info", "warning", "error", "never"):
         raise typer.BadParameter(f"--fail-on must be info, warning, error or never, not {fail_on!r}")
-    output = kwargs.pop("output")
-    if output is not None:
-        from tsdiag.fileio import check_output_target
+    output, html = kwargs.pop("output"), kwargs.pop("html")
+    from tsdiag.fileio import check_output_target
 
-        check_output_target(output)  # before the command writes anything else (plots, maps)
+    for target in (output, html):
+        if target is not None:
+            check_output_target(target)  # before the command writes anything else (plots, maps)
     select, ignore = kwargs.pop("select") or [], kwargs.pop("ignore") or []
     _check_codes("--select", select)
     _check_codes("--ignore", ignore)
@@ -87,6 +93,8 @@ def _options_from(kwargs: dict) -> OutputOptions:
         select=select,
         ignore=ignore,
         settings=kwargs.pop("settings"),
+        html=html,
+        verbose=kwargs.pop("verbose"),
     )
 
 
@@ -128,12 +136,13 @@ def report_command(fn: Callable) -> Callable:
     return wrapper
 
 
-def emit(reports: Sequence, out: OutputOptions, unreadable: Sequence[str] = ()) -> None:
+def emit(reports: Sequence, out: OutputOptions, unreadable: Sequence[str] = (), plots: Sequence = ()) -> None:
     """Render ``reports``, write them, and exit with the findings' exit code.
 
     Findings are filtered by ``--select/--ignore`` before rendering so that
     the report, the JSON and the exit code always agree. ``unreadable``: one-line problems with inputs
     the report covers as "could not read" rows; each goes to stderr and the exit code is 2.
+    ``plots``: :class:`tsdiag.report.Plot` figures of the inputs, drawn and embedded only for ``--html``.
     """
     from tsdiag.findings import Severity, exit_code, select_findings
     from tsdiag.report import make_console, render_json, render_markdown, render_rich
@@ -154,13 +163,17 @@ def emit(reports: Sequence, out: OutputOptions, unreadable: Sequence[str] = ()) 
         with atomic_path(out.output) as tmp:
             with open(tmp, "w", encoding="utf-8") as fh:
                 if text is None:
-                    render_rich(reports, make_console(fh, plain=True))
+                    render_rich(reports, make_console(fh, plain=True), verbose=out.verbose)
                 else:
                     fh.write(text)
     elif text is None:
-        render_rich(reports, make_console())
+        render_rich(reports, make_console(), verbose=out.verbose)
     else:
         sys.stdout.write(text)
+    if out.html is not None:
+        from tsdiag.report_html import write_html
+
+        write_html(reports, plots, out.html)
 
     if unreadable:
         errors = make_console(stderr=True)

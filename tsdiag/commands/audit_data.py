@@ -44,7 +44,7 @@ def audit_data(
       tsdiag audit-data stories.jsonl -t tokenizer.json --reference-text raw.txt --plot audit.png
     """
     from tsdiag.checks import data as data_check
-    from tsdiag.data.present import audit_data_report
+    from tsdiag.data.present import audit_data_report, audit_plot
     from tsdiag.errors import InputError
     from tsdiag.tokenizer import load_tokenizer
 
@@ -66,12 +66,11 @@ def audit_data(
         )
     result = check.facts
     report = audit_data_report(result, check.findings)
+    figure = audit_plot(result)
     if plot is not None:
-        from tsdiag.data.plots import write_plot
-
-        write_plot(result, plot)
+        figure.draw(plot)
         report.notes.append(f"Plot written to {plot}.")
-    emit([report], out)
+    emit([report], out, plots=[figure])
 
 
 class _progress:

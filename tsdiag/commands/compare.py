@@ -39,10 +39,10 @@ def compare(
       tsdiag compare runs/retrain/standard out/ckpt.pt --json
     """
     from tsdiag.checks import runs as run_check
-    from tsdiag.compare import compare_report, plot_comparison
+    from tsdiag.compare import compare_report, comparison_plots, plot_comparison
 
     check = run_check.run(existing_paths(runs), thresholds=out.thresholds())
     summaries, findings = check.facts, check.findings
     if plot is not None:
         plot_comparison(summaries, plot)
-    emit([compare_report(summaries, findings, plot)], out)
+    emit([compare_report(summaries, findings, plot)], out, plots=comparison_plots(summaries))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -17,6 +17,8 @@ def demo(
     device: Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")] = "cpu",
     json_: Annotated[bool, typer.Option("--json", help="Print the diagnoses and the comparison as JSON.")] = False,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print them as Markdown.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Each scenario's full decision matrix and findings, not only its ranked causes.")] = False,
+    html: Annotated[Optional[Path], typer.Option("--html", help="Also write every scenario, with its plots, to one self-contained HTML page.")] = None,
 ) -> None:
     """Generate a story corpus, train a tokenizer and three tiny runs (standard, article-weighted,
     learning rate too high), damage a copy of the data, then diagnose each scenario.
@@ -28,20 +30,26 @@ def demo(
       tsdiag demo
 
       tsdiag demo --out /tmp/demo --markdown > demo.md
+
+      tsdiag demo --html demo.html
     """
     import sys
 
     from tsdiag.compare import compare_report
     from tsdiag.demo.run import run_demo
-    from tsdiag.diagnose import diagnosis_report
+    from tsdiag.diagnose import diagnosis_plots, diagnosis_report
+    from tsdiag.fileio import check_output_target
     from tsdiag.report import Report, Table, make_console
 
+    if html is not None:
+        check_output_target(html)  # before minutes of training
     fmt = OutputFormat.json if json_ else OutputFormat.markdown if markdown else OutputFormat.rich
     status = make_console(stderr=True)
     result = run_demo(out_dir, steps=steps, stories=stories, device=device,
                       say=lambda msg: status.print(f"tsdiag demo: {msg}", style="dim", highlight=False))
-    reports = []
+    reports, plots = [], []
     for scenario in result.scenarios:
+        plots += diagnosis_plots(scenario.diagnosis)
         report = diagnosis_report(scenario.diagnosis)
         report.title = f"Scenario: {scenario.name} ({scenario.story})"
         report.notes.append(f"reproduce: {scenario.command}")
@@ -52,7 +60,7 @@ def demo(
          "yes" if s.as_expected else "NO"] for s in result.scenarios])
     reports.append(Report("demo", "tsdiag demo: summary", [summary],
                           notes=[f"everything is in {result.out}/ (data/, runs/)"]))
-    emit(reports, OutputOptions(format=fmt, fail_on="never"))
+    emit(reports, OutputOptions(format=fmt, fail_on="never", verbose=verbose, html=html), plots=plots)
     if not all(s.as_expected for s in result.scenarios):
         print("tsdiag demo: a scenario was not diagnosed as expected (see the summary)", file=sys.stderr)
         raise typer.Exit(1)

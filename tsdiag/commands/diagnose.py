@@ -44,10 +44,12 @@ def diagnose(
       tsdiag diagnose --checkpoint-dir out/ --data data/train.bin --tokenizer tok512.model
 
       tsdiag diagnose --run runs/standard --run runs/weighted --markdown >> $GITHUB_STEP_SUMMARY
+
+      tsdiag diagnose --run runs/lr-too-high/standard --html diagnosis.html --verbose
     """
     import sys
 
-    from tsdiag.diagnose import DiagnoseInputs, diagnose as run_diagnosis, diagnosis_report
+    from tsdiag.diagnose import DiagnoseInputs, diagnose as run_diagnosis, diagnosis_plots, diagnosis_report
     from tsdiag.errors import InputError
     from tsdiag.report import make_console
 
@@ -79,4 +81,5 @@ def diagnose(
     progress = (lambda msg: status.print(f"… {msg}", style="dim")) if out.interactive and sys.stderr.isatty() else None
     diagnosis = run_diagnosis(inputs, out.thresholds(), progress=progress, select=out.select, ignore=out.ignore)
     # an unreadable input is a row of the report and exit code 2 (bad input), not the end of the diagnosis
-    emit([diagnosis_report(diagnosis)], out, unreadable=[c.error for c in diagnosis.unreadable])
+    emit([diagnosis_report(diagnosis)], out, unreadable=[c.error for c in diagnosis.unreadable],
+         plots=diagnosis_plots(diagnosis))

@@ -68,23 +68,22 @@ def logs(
     from tsdiag.commands._common import load_optional_tokenizer, parse_ids
     from tsdiag.logs import parse_log
     from tsdiag.logs.facts import Recorded
-    from tsdiag.logs.present import curve_report
+    from tsdiag.logs.present import curve_plot, curve_report
 
     thresholds = out.thresholds()
     ids = (parse_ids(article_ids), "--article-ids") if article_ids is not None else None
     tok = load_optional_tokenizer(tokenizer)
     planned = Recorded(planned_steps, "--planned-steps") if planned_steps is not None else None
-    curves, reports = [], []
+    curves, facts, reports = [], [], []
     for path in existing_paths(files):
         curve = parse_log(path, format_hint)
         check = log_check.run(path, thresholds=thresholds, vocab_size=vocab_size, curve=curve, tokenizer=tok,
                               planned_steps=planned, article_ids=ids)
-        if plot is not None:
-            curves.append(curve)
+        curves.append(curve)
+        facts.append(check.facts)
         reports.append(curve_report(check.facts, check.findings))
+    figure = curve_plot(curves, facts)
     if plot is not None:
-        from tsdiag.logs.plots import plot_curves
-
-        plot_curves(curves, plot)
+        figure.draw(plot)
         reports[-1].notes.append(f"plot written to {plot}")
-    emit(reports, out)
+    emit(reports, out, plots=[figure])

@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 
 from tsdiag.findings import Finding, format_value
-from tsdiag.report import Report, Table, key_value_table
+from tsdiag.report import Plot, Report, Table, key_value_table
 
 
 def _num(x) -> float | None:
@@ -255,3 +255,12 @@ def audit_tokenizer_report(t, findings: list[Finding]) -> Report:
                             note=f"{len(t.glued_pieces)} in all" if len(t.glued_pieces) > 20 else ""))
     return Report(command="audit-tokenizer", title=f"audit-tokenizer: {Path(t.path).name}", tables=tables,
                   findings=findings, data=audit_tokenizer_json(t))
+
+
+def audit_plot(result) -> Plot:
+    """Article rate per packed sequence and the vocabulary coverage curve, for ``--html``."""
+    from tsdiag.data.plots import write_plot
+
+    names = ", ".join(Path(s.path).name for s in result.sources[:3]) + (" …" if len(result.sources) > 3 else "")
+    return Plot(f"article rate per packed sequence and vocabulary coverage: {names}",
+                lambda target: write_plot(result, target))

@@ -1,8 +1,9 @@
 """``--plot``: the loss curves of one or more logs in one PNG.
 
-Top panel: train loss (line) and val loss (dots) per log.  A second panel
-appears when any log has article/other losses.  Drawn with matplotlib's Agg
-backend (no display needed) and written atomically.
+Top panel: train loss (line) and val loss (dots) per log; the lr schedule on a second axis and, when
+the curve's facts are given, the points the rules looked at (the window the end-of-curve trend was
+fitted on, spikes, the first non-finite loss, the minimum).  A second panel appears when any log has
+article/other losses.  Drawn with matplotlib's Agg backend (no display needed) and written atomically.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from pathlib import Path
 from typing import Sequence
 
 from tsdiag.fileio import atomic_path
-from tsdiag.logs.facts import LossCurve, Series
+from tsdiag.logs.facts import CurveFacts, LossCurve, Series
+from tsdiag.textfit import short_names
 
 # A line of more points than this is thinned (every n-th point) for drawing only.
 MAX_DRAWN_POINTS = 20_000
@@ -23,18 +25,41 @@ def _xy(series: Series):
     return steps[::stride], values[::stride]
 
 
-def short_names(paths: Sequence[str]) -> list[str]:
-    """The shortest path tails that tell the files apart (runs/standard/metrics.csv -> standard/metrics.csv)."""
-    parts = [Path(p).parts for p in paths]
-    for depth in range(1, max(map(len, parts)) + 1):
-        names = ["/".join(p[-depth:]) for p in parts]
-        if len(set(names)) == len(names):
-            return names
-    return [str(p) for p in paths]
+def _mark_detected(ax, facts: CurveFacts, color) -> None:
+    """What the rules measured, drawn where it happened on the curve."""
+    if facts.tail is not None:
+        ax.axvspan(facts.tail.start_step, facts.tail.end_step, color=color or "grey", alpha=0.08,
+                   label=f"end-of-curve window (slope {facts.tail.slope_per_1k:.3g}/1k steps)")
+    if facts.spikes:
+        ax.plot([s.start_step for s in facts.spikes], [s.peak_loss for s in facts.spikes], "x", color="#cc3311",
+                markersize=7, label=f"spikes ({len(facts.spikes)})")
+    if facts.first_nonfinite is not None:
+        ax.axvline(facts.first_nonfinite.step, color="#cc3311", linestyle=":",
+                   label=f"first non-finite loss (step {facts.first_nonfinite.step:g})")
+    if facts.min is not None:
+        ax.plot([facts.min.step], [facts.min.value], "v", color=color or "black", markersize=6,
+                label=f"min {facts.min.value:.4g}")
 
 
-def plot_curves(curves: Sequence[LossCurve], target: str | Path) -> Path:
-    """Draw ``curves`` into the PNG ``target``; returns its path."""
+def _draw_lr(ax, curves: Sequence[LossCurve], facts: Sequence[CurveFacts] | None) -> None:
+    """The lr schedule on a right-hand axis (dashed), with the detected warmup end."""
+    with_lr = [(i, c) for i, c in enumerate(curves) if len(c.lr)]
+    if not with_lr:
+        return
+    twin = ax.twinx()
+    for i, curve in with_lr:
+        twin.plot(*_xy(curve.lr), "--", linewidth=0.8, color="#777777", label="lr" if i == with_lr[0][0] else None)
+        lr = facts[i].lr if facts is not None else None
+        if lr is not None and lr.warmup_steps:
+            twin.axvline(lr.warmup_steps, color="#777777", linewidth=0.6, linestyle="-.",
+                         label=f"warmup ends (step {lr.warmup_steps:g})")
+    twin.set_ylabel("learning rate", color="#555555")
+    twin.legend(fontsize=8, loc="upper center")
+
+
+def plot_curves(curves: Sequence[LossCurve], target: str | Path, facts: Sequence[CurveFacts] | None = None) -> Path:
+    """Draw ``curves`` (and, with their ``facts`` in the same order, what was detected) into the PNG
+    ``target``; returns its path."""
     from matplotlib.figure import Figure
 
     target = Path(target)
@@ -43,7 +68,7 @@ def plot_curves(curves: Sequence[LossCurve], target: str | Path) -> Path:
     axes = fig.subplots(2 if with_articles else 1, 1, sharex=True, squeeze=False)[:, 0]
     several = len(curves) > 1
     names = short_names([c.path for c in curves])
-    for curve, name_of_curve in zip(curves, names):
+    for i, (curve, name_of_curve) in enumerate(zip(curves, names)):
         label = name_of_curve if several else ""
         color = None
         for name, series in (("train", curve.train), ("train (eval)", curve.eval_train)):
@@ -53,6 +78,8 @@ def plot_curves(curves: Sequence[LossCurve], target: str | Path) -> Path:
                 break
         if len(curve.val):
             axes[0].plot(*_xy(curve.val), "o", markersize=3.5, color=color, label=f"{label} val".strip())
+        if facts is not None:
+            _mark_detected(axes[0], facts[i], color)
         if with_articles:
             for name, series, style in (("article", curve.article_loss, "-"), ("other", curve.other_loss, "--")):
                 if len(series):
@@ -65,6 +92,7 @@ def plot_curves(curves: Sequence[LossCurve], target: str | Path) -> Path:
         axes[1].legend(fontsize=8)
     axes[-1].set_xlabel("step")
     axes[0].legend(fontsize=8)
+    _draw_lr(axes[0], curves, facts)
     for ax in axes:
         ax.grid(alpha=0.3)
     with atomic_path(target) as tmp:

@@ -14,7 +14,7 @@ from typing import Any
 from tsdiag.findings import Finding, format_value
 from tsdiag.logs.facts import CurveFacts, Point, SeriesSummary
 from tsdiag.logs.registry import format_description
-from tsdiag.report import Report, key_value_table
+from tsdiag.report import Plot, Report, key_value_table
 
 MAX_SPIKES_IN_JSON = 20
 
@@ -185,3 +185,11 @@ def curve_report(facts: CurveFacts, findings: list[Finding]) -> Report:
         findings=list(findings),
         data=curve_data(facts),
     )
+
+
+def curve_plot(curves, facts: list[CurveFacts]) -> Plot:
+    """The loss curves with the lr schedule and what the rules detected, for ``--html``."""
+    from tsdiag.logs.plots import plot_curves
+
+    return Plot(f"loss curve with lr schedule and detected points: {', '.join(f.path for f in facts)}",
+                lambda target: plot_curves(curves, target, facts))
