@@ -28,6 +28,13 @@ The article-weighted objective gives every target token a weight ``w``:
 With ``article_weight=1`` both reduce to the standard loss through the same
 arithmetic, so the totals are bit-for-bit equal.
 
+``groups=g`` evaluates a batch that holds ``g`` micro-batches of equal size
+(a reference run merges the micro-batches of one optimizer step into one
+forward pass when memory allows): each micro-batch is normalised on its own
+and ``total`` is the mean of the ``g`` totals, so its gradient is exactly the
+one gradient accumulation over those micro-batches gives, for both
+normalisations (one weighted mean over the merged batch would not be).
+
 Article ids are token ids (every id whose piece is an article word, from
 ``tsdiag.tokenizer.article_piece_ids``): a loss can only weight what it sees,
 token by token, exactly as the project it reproduces did.
@@ -116,7 +123,10 @@ def _breakdown(
     article_weight: float,
     normalize: str,
     ignore_index: int,
+    groups: int = 1,
 ) -> LossBreakdown:
+    if targets.numel() % groups:
+        raise ValueError(f"{targets.numel()} targets do not split into {groups} equal micro-batches")
     ce = per_token_cross_entropy(logits, targets, ignore_index)
     flat_targets = targets.reshape(-1)
     valid = flat_targets != ignore_index
@@ -124,15 +134,25 @@ def _breakdown(
     other = valid & ~article
 
     weights = torch.where(article, article_weight, 1.0) * valid
-    weighted_sum = (ce * weights).sum()
-    denominator = weights.sum() if normalize == "weights" else valid.sum().float()
-    total = _safe_divide(weighted_sum, denominator)
+    weighted = ce * weights
+    counted = weights if normalize == "weights" else valid.float()
+    total = _safe_divide(_group_sums(weighted, groups), _group_sums(counted, groups)).mean()
 
     ce_detached = ce.detach()
-    n_article, n_other = article.sum(), other.sum()
-    article_loss = _safe_divide((ce_detached * article).sum(), n_article.float())
-    other_loss = _safe_divide((ce_detached * other).sum(), n_other.float())
+    n_article, n_other = _group_sums(article, groups).sum(), _group_sums(other, groups).sum()
+    article_loss = _safe_divide(_group_sums(ce_detached * article, groups).sum(), n_article.float())
+    other_loss = _safe_divide(_group_sums(ce_detached * other, groups).sum(), n_other.float())
     return LossBreakdown(total, article_loss, other_loss, n_article, n_other)
+
+
+def _group_sums(values: torch.Tensor, groups: int) -> torch.Tensor:
+    """The sum of each micro-batch's share of the flat ``values`` (shape ``(groups,)``).
+
+    Every reduction over the tokens goes through here, so all of them have one shape: inductor
+    (torch <= 2.11) fails to fuse a per-group reduction with a whole-batch one over the same values
+    ("AssertionError: 4 v.s. 1", pytorch/pytorch#174379).
+    """
+    return values.reshape(groups, -1).sum(1)
 
 
 def standard_loss(
@@ -141,14 +161,15 @@ def standard_loss(
     ignore_index: int = -100,
     *,
     article_ids: Sequence[int] | torch.Tensor | None = None,
+    groups: int = 1,
 ) -> LossBreakdown:
-    """Mean next-token cross-entropy over non-ignored targets.
+    """Mean next-token cross-entropy over non-ignored targets (per micro-batch with ``groups``).
 
     ``article_ids`` changes nothing in ``total``; it only splits the logged
     loss into article and other tokens, so a standard run can be compared with
     a weighted one class by class.
     """
-    return _breakdown(logits, targets, article_ids, 1.0, "weights", ignore_index)
+    return _breakdown(logits, targets, article_ids, 1.0, "weights", ignore_index, groups)
 
 
 def article_weighted_loss(
@@ -158,6 +179,7 @@ def article_weighted_loss(
     article_weight: float,
     normalize: str = "weights",
     ignore_index: int = -100,
+    groups: int = 1,
 ) -> LossBreakdown:
     """Cross-entropy with article targets weighted ``article_weight`` times (see the module docstring)."""
     if normalize not in NORMALIZATIONS:
@@ -165,4 +187,4 @@ def article_weighted_loss(
     article_weight = float(article_weight)
     if not (article_weight >= 0.0 and article_weight != float("inf")):
         raise ValueError(f"article_weight must be a finite number >= 0, not {article_weight}")
-    return _breakdown(logits, targets, article_ids, article_weight, normalize, ignore_index)
+    return _breakdown(logits, targets, article_ids, article_weight, normalize, ignore_index, groups)

@@ -176,11 +176,15 @@ class Transformer(nn.Module):
     def blocks(self) -> nn.ModuleList:
         return self.layers
 
-    def trunk(self, tokens):
-        """Hidden states after the last block (before the final norm)."""
+    def trunk(self, tokens, residual_dtype: torch.dtype | None = None):
+        """Hidden states after the last block (before the final norm).
+
+        ``residual_dtype`` carries the residual stream in that dtype (bf16 under
+        autocast halves its memory traffic); ``None`` keeps the embedding's dtype.
+        """
         T = tokens.shape[1]
         cos, sin = self.freqs_cos[:T], self.freqs_sin[:T]
-        h = F.dropout(self.tok_embeddings(tokens), self.args.dropout, self.training)
+        h = F.dropout(_as_dtype(self.tok_embeddings(tokens), residual_dtype), self.args.dropout, self.training)
         for layer in self.layers:
             h = layer(h, cos, sin)
         return h
@@ -288,11 +292,11 @@ class GPT(nn.Module):
     def blocks(self) -> nn.ModuleList:
         return self.transformer.h
 
-    def trunk(self, tokens):
-        """Hidden states after the last block (before the final norm)."""
+    def trunk(self, tokens, residual_dtype: torch.dtype | None = None):
+        """Hidden states after the last block (before the final norm); ``residual_dtype`` as in llama2.c's."""
         positions = torch.arange(tokens.shape[1], device=tokens.device)
-        h = F.dropout(self.transformer.wte(tokens) + self.transformer.wpe(positions), self.config.dropout,
-                      self.training)
+        h = F.dropout(_as_dtype(self.transformer.wte(tokens) + self.transformer.wpe(positions), residual_dtype),
+                      self.config.dropout, self.training)
         for block in self.transformer.h:
             h = block(h)
         return h
@@ -309,6 +313,10 @@ class GPT(nn.Module):
     def flops_per_token(self, seq_len: int) -> float:
         n = sum(p.numel() for p in self.parameters()) - self.transformer.wpe.weight.numel()
         return 6 * n + 12 * self.config.n_layer * self.config.n_embd * seq_len
+
+
+def _as_dtype(x: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    return x if dtype is None else x.to(dtype)
 
 
 def _init_normal(module: nn.Module) -> None:

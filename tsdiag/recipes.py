@@ -66,6 +66,8 @@ class TrainConfig:
     seed: int = 1337
     device: str = "auto"
     compile: str = "regional"            # "regional" (each block), "full", or "none"
+    merge_micro_batches: bool = True     # run a step's micro-batches as one forward pass when memory allows
+    residual_dtype: str = "float32"      # the residual stream under bf16 autocast: float32 (llama2.c's) or bfloat16
     provenance: dict[str, str] = field(default_factory=dict)  # key -> where a non-recipe value came from
 
     def resolved_min_lr(self) -> float:
@@ -114,6 +116,8 @@ def learning_rate_at(step: int, config: TrainConfig, max_iters: int) -> float:
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))) * (config.learning_rate - min_lr)
 
 
+RESIDUAL_DTYPES = ("float32", "bfloat16")
+
 # The recipes: values on top of TrainConfig's defaults.
 RECIPES: dict[str, dict[str, Any]] = {
     "standard": {"recipe": "standard", "objective": "standard", "article_weight": 1.0},
@@ -125,7 +129,7 @@ _RECIPE_KEYS = {"recipe", "objective"}
 WEIGHTED_ONLY = frozenset({"article_weight", "normalize"})
 # TrainConfig fields whose command-line option has another name
 _FLAGS = {"gradient_accumulation_steps": "--grad-accum", "max_seq_len": "--seq-len", "learning_rate": "--lr",
-          "eval_interval": "--eval-every", "compile": "--compile-mode"}
+          "eval_interval": "--eval-every", "compile": "--compile-mode", "merge_micro_batches": "--no-merge"}
 
 
 def option_flag(key: str) -> str:
@@ -205,6 +209,7 @@ def validate(config: TrainConfig) -> None:
         (config.normalize in ("weights", "tokens"), "--normalize", "must be weights or tokens"),
         (config.arch in ("llama2c", "nanogpt"), "--arch", "must be llama2c or nanogpt"),
         (config.compile in ("regional", "full", "none"), "--compile-mode", "must be regional or full"),
+        (config.residual_dtype in RESIDUAL_DTYPES, "--residual-dtype", f"must be {' or '.join(RESIDUAL_DTYPES)}"),
         (config.article_weight >= 0 and math.isfinite(config.article_weight), "--article-weight",
          "must be a finite number >= 0"),
         (config.max_iters is not None or config.time_budget is not None, "--max-iters",

@@ -62,6 +62,8 @@ def retrain(
     device: Annotated[Optional[str], typer.Option("--device", help="auto (default), cuda, cuda:1 or cpu.", rich_help_panel=_TRAINING)] = None,
     no_compile: Annotated[bool, typer.Option("--no-compile", help="Skip torch.compile on CUDA (CPU never compiles).", rich_help_panel=_TRAINING)] = False,
     compile_mode: Annotated[Optional[str], typer.Option("--compile-mode", help="regional (default: one block compiled once, reused by every layer; fast start) or full (the whole model and loss).", rich_help_panel=_TRAINING)] = None,
+    no_merge: Annotated[bool, typer.Option("--no-merge", help="One forward pass per micro-batch even when merging a step's micro-batches would fit in memory (the default merges; the gradient is the same).", rich_help_panel=_TRAINING)] = False,
+    residual_dtype: Annotated[Optional[str], typer.Option("--residual-dtype", help="Residual stream under bf16 autocast: float32 (default, llama2.c's) or bfloat16 (less memory traffic).", rich_help_panel=_TRAINING)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the runs in --out at their saved step (optimizer state too).", rich_help_panel=_TRAINING)] = False,
     *,
     out: OutputOptions,
@@ -108,6 +110,7 @@ def retrain(
         "n_layers": n_layers, "n_heads": n_heads, "n_kv_heads": n_kv_heads, "vocab_size": vocab_size,
         "article_weight": article_weight, "article_ids": parse_ids(article_ids) if article_ids is not None else None,
         "normalize": normalize, "device": device, "compile": "none" if no_compile else compile_mode,
+        "merge_micro_batches": False if no_merge else None, "residual_dtype": residual_dtype,
     }
     suspect = read_suspect(from_) if from_ is not None else None
     prepared = prepare_data(data or [], tokenizer_path=tokenizer, dtype=dtype, text_column=text_column)

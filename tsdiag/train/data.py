@@ -91,27 +91,33 @@ def val_batch(tokens, batch_size, seq_len, *, seed: int, index: int) -> np.ndarr
 class BatchPrefetcher:
     """Prepares training batches in a background thread, pinned for non-blocking copies.
 
-    Yields ``(x, y)`` on ``device`` in (step, micro) order from ``start_step``.
+    Yields ``(x, y)`` on ``device`` in (step, micro) order from ``start_step``;
+    with ``merge`` > 1, each item holds ``merge`` consecutive micro-batches of
+    the step stacked along the batch dimension (the same windows, fewer items).
     Numpy's window gathering releases the GIL, so the thread overlaps the
     GPU's work instead of stalling the loop between steps.
     """
 
-    def __init__(self, tokens, batch_size, seq_len, *, seed, rank, start_step, micro_steps, device, depth=8):
+    def __init__(self, tokens, batch_size, seq_len, *, seed, rank, start_step, micro_steps, device, merge=1,
+                 depth=8):
+        if micro_steps % merge:
+            raise ValueError(f"{micro_steps} micro-batches per step do not split into groups of {merge}")
         self._device = device
         self._pin = device.type == "cuda"
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        args = (tokens, batch_size, seq_len, seed, rank, start_step, micro_steps)
+        args = (tokens, batch_size, seq_len, seed, rank, start_step, micro_steps, merge)
         self._thread = threading.Thread(target=self._produce, args=args, daemon=True)
         self._thread.start()
 
-    def _produce(self, tokens, batch_size, seq_len, seed, rank, start_step, micro_steps):
+    def _produce(self, tokens, batch_size, seq_len, seed, rank, start_step, micro_steps, merge):
         step = start_step
         try:
             while not self._stop.is_set():
-                for micro in range(rank * micro_steps, (rank + 1) * micro_steps):
-                    batch = torch.from_numpy(train_batch(tokens, batch_size, seq_len, seed=seed, step=step,
-                                                         micro=micro))
+                for first in range(rank * micro_steps, (rank + 1) * micro_steps, merge):
+                    batch = torch.from_numpy(np.concatenate([
+                        train_batch(tokens, batch_size, seq_len, seed=seed, step=step, micro=micro)
+                        for micro in range(first, first + merge)]))
                     if self._pin:
                         batch = batch.pin_memory()
                     while not self._stop.is_set():

@@ -14,6 +14,10 @@ and safe:
   so ``torch.compile`` fuses the loss into the output layer's epilogue and DDP
   wraps everything; ``compile="regional"`` compiles one block (reused by all
   layers) plus the head, which cuts cold-start time;
+* the micro-batches of an optimizer step run as one forward pass when the
+  activations fit (``merge_micro_batches``): a quarter of the kernel launches
+  and larger matmuls, with each micro-batch still normalised on its own
+  (``groups`` in :mod:`tsdiag.loss`), so the gradient is the accumulated one;
 * batches are gathered and pinned in a background thread.
 """
 
@@ -29,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -47,6 +52,15 @@ _PROVISIONAL_ITERS = 1_000_000   # schedule length while a time budget is still 
 _TIMED_STEPS_FOR_ESTIMATE = 3    # steps after the first (compile) step timed before estimating max_iters
 _WARMUP_STEPS_EXCLUDED = 5       # steps left out of the throughput median (compile, allocator warm-up)
 _EVAL_FORWARD_SHARE = 1 / 3      # a forward pass costs about a third of forward + backward
+# Activation memory a forward pass keeps for backward under bf16 autocast, bytes per token: per layer
+# 34 per model dim (fp32 residual in and out, bf16 norm outputs, q/k/v before and after RoPE, attention
+# output) + 10 per feed-forward unit (the two up-projections, the gate, their product), and 8 per
+# vocabulary entry (bf16 logits, the softmax's fp32 work, bf16 logit gradient). It overestimates
+# what inductor keeps (config (b) of benchmarks/bench_retrain.py: 59 GB estimated, 32 GB measured merged).
+_ACTIVATION_BYTES = {"per_dim": 34, "per_hidden": 10, "per_vocab": 8}
+_MERGE_MEMORY_SHARE = 0.8        # share of the free GPU memory merged activations may take
+_OPTIMIZER_BYTES_PER_PARAM = 12  # fp32 gradient + AdamW's two moments, allocated at the first step
+_CPU_MERGE_BUDGET = 2 << 30      # bytes: on a CPU, merge only small models (tests, smoke runs)
 
 
 @dataclass
@@ -74,27 +88,31 @@ class Objective(nn.Module):
     """
 
     def __init__(self, model: nn.Module, article_ids: list[int], article_weight: float, normalize: str,
-                 weighted: bool):
+                 weighted: bool, residual_dtype: torch.dtype | None = None):
         super().__init__()
         self.model = model
         self.register_buffer("article_ids", torch.tensor(article_ids, dtype=torch.long), persistent=False)
         self.article_weight, self.normalize, self.weighted = article_weight, normalize, weighted
+        self.residual_dtype = residual_dtype
         self.head_loss = self._head_loss
 
-    def _head_loss(self, h, targets):
+    def _head_loss(self, h, targets, groups: int):
         logits = self.model.head(h)
         if self.weighted:
-            bd = article_weighted_loss(logits, targets, self.article_ids, self.article_weight, self.normalize)
+            bd = article_weighted_loss(logits, targets, self.article_ids, self.article_weight, self.normalize,
+                                       groups=groups)
         else:
-            bd = standard_loss(logits, targets, article_ids=self.article_ids)
+            bd = standard_loss(logits, targets, article_ids=self.article_ids, groups=groups)
+        total = bd.total * groups  # the sum of the micro-batch losses, as accumulation would add them
         stats = torch.stack([
-            bd.total.detach(), bd.article_loss * bd.article_tokens, bd.article_tokens.float(),
+            total.detach(), bd.article_loss * bd.article_tokens, bd.article_tokens.float(),
             bd.other_loss * bd.other_tokens, bd.other_tokens.float(),
         ])
-        return bd.total, stats
+        return total, stats
 
-    def forward(self, x, y):
-        return self.head_loss(self.model.trunk(x), y)
+    def forward(self, x, y, groups: int = 1):
+        """``x``/``y`` hold ``groups`` micro-batches of equal size, each normalised on its own."""
+        return self.head_loss(self.model.trunk(x, self.residual_dtype), y, groups)
 
 
 def model_config(config: TrainConfig) -> dict[str, Any]:
@@ -184,8 +202,12 @@ def retrain(
     if resume:
         _restore(out_dir, model, optimizer, state, split, rt)
 
+    residual = torch.bfloat16 if (config.residual_dtype == "bfloat16" and rt.autocast_dtype is torch.bfloat16) \
+        else None
     objective = Objective(model, article.ids, config.article_weight, config.normalize,
-                          weighted=config.objective == "weighted").to(rt.device)
+                          weighted=config.objective == "weighted", residual_dtype=residual).to(rt.device)
+    merge = micro_batches_per_forward(model, config, micro_steps, rt)
+    forwards = micro_steps // merge
     _compile(objective, config.compile if rt.device.type == "cuda" else "none")
     trained = objective
     if rt.distributed:
@@ -206,11 +228,14 @@ def retrain(
     session_start_step = state.step
     budget_deadline = (started + config.time_budget) if config.time_budget else None
 
+    execution = {"compile": config.compile if is_cuda else "none", "micro_batches_per_forward": merge,
+                 "residual_dtype": str(residual or next(model.parameters()).dtype).removeprefix("torch.")}
     run_info = dict(config=config, split=split, article=article, data_info=data_info, rt=rt, model=model,
-                    tokens_per_step=tokens_per_step)
+                    tokens_per_step=tokens_per_step, execution=execution)
     report("start", {"step": state.step, "max_iters": state.planned_iters, "out_dir": str(out_dir),
                      "device": rt.device_name, "precision": rt.precision, "world_size": rt.world_size,
-                     "n_params": sum(p.numel() for p in params), "tokens_per_step": tokens_per_step})
+                     "n_params": sum(p.numel() for p in params), "tokens_per_step": tokens_per_step,
+                     "micro_batches_per_forward": merge})
 
     def flush() -> None:
         """Read the buffered steps back (the one host sync), log them, decide whether to stop."""
@@ -247,7 +272,7 @@ def retrain(
 
     def evaluate() -> None:
         eval_started = time.perf_counter()
-        val = _evaluate(objective, split, config, rt)
+        val = _evaluate(objective, split, config, rt, merge)
         timings["eval_s"] += time.perf_counter() - eval_started
         entry = {"step": state.step, **val}
         state.val_history.append(entry)
@@ -257,7 +282,7 @@ def retrain(
         report("eval", entry)
 
     prefetch = BatchPrefetcher(split.train, config.batch_size, config.max_seq_len, seed=config.seed, rank=rt.rank,
-                               start_step=state.step, micro_steps=micro_steps, device=rt.device)
+                               start_step=state.step, micro_steps=micro_steps, device=rt.device, merge=merge)
     timings["setup_s"] = time.perf_counter() - started
     try:
         with _StopRequest() as stop:
@@ -267,12 +292,12 @@ def retrain(
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 stats = torch.zeros(5, device=rt.device)
-                for micro in range(micro_steps):
+                for forward in range(forwards):
                     x, y = next(prefetch)
-                    sync = trained.no_sync() if (rt.distributed and micro < micro_steps - 1) else contextlib.nullcontext()
+                    sync = trained.no_sync() if (rt.distributed and forward < forwards - 1) else contextlib.nullcontext()
                     with sync:
                         with rt.autocast():
-                            total, micro_stats = trained(x, y)
+                            total, micro_stats = trained(x, y, merge)
                         (total / micro_steps).backward()
                     stats += micro_stats
                 grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
@@ -314,13 +339,47 @@ def retrain(
 
 # --------------------------------------------------------------------------- helpers of the loop
 
+def micro_batches_per_forward(model: nn.Module, config: TrainConfig, micro_steps: int, rt: Runtime) -> int:
+    """How many of a step's ``micro_steps`` micro-batches one forward pass takes (a divisor of it).
+
+    The most whose estimated activations fit: on CUDA a share of the memory free once the model is
+    built, less what the optimizer will still allocate; on a CPU a fixed small budget.
+    """
+    if not config.merge_micro_batches or micro_steps == 1:
+        return 1
+    if rt.device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(rt.device)
+        n_params = sum(p.numel() for p in model.parameters())
+        budget = _MERGE_MEMORY_SHARE * free - _OPTIMIZER_BYTES_PER_PARAM * n_params
+    else:
+        budget = _CPU_MERGE_BUDGET
+    per_micro = _activation_bytes_per_token(model) * config.batch_size * config.max_seq_len
+    return max(m for m in range(1, micro_steps + 1) if micro_steps % m == 0 and (m == 1 or m * per_micro <= budget))
+
+
+def _activation_bytes_per_token(model: nn.Module) -> float:
+    c = model.config_dict()
+    if model.family == "llama2c":
+        dim, hidden, layers = c["dim"], c["hidden_dim"], c["n_layers"]
+    else:
+        dim, hidden, layers = c["n_embd"], 4 * c["n_embd"], c["n_layer"]
+    b = _ACTIVATION_BYTES
+    return layers * (b["per_dim"] * dim + b["per_hidden"] * hidden) + b["per_vocab"] * c["vocab_size"]
+
+
 def _compile(objective: Objective, mode: str) -> None:
     if mode == "full":
         objective.compile()
     elif mode == "regional":
         for block in objective.model.blocks:
             block.compile()
-        objective.head_loss = torch.compile(objective._head_loss)
+        objective.head_loss = torch.compile(objective._head_loss, options=_HEAD_OPTIONS)
+
+
+# torch <= 2.11's mix-order reduction fusion can fail on the loss's reductions (pytorch/pytorch#174379);
+# the head has no reduction it would speed up, so it is off there wherever the option exists
+_HEAD_OPTIONS = {"triton.mix_order_reduction": False} \
+    if hasattr(torch._inductor.config.triton, "mix_order_reduction") else None
 
 
 def _marker(is_cuda: bool):
@@ -368,15 +427,22 @@ def _estimate_iters(step: int, step_ms: list[float], config: TrainConfig, starte
 
 
 @torch.no_grad()
-def _evaluate(objective: Objective, split: TokenSplit, config: TrainConfig, rt: Runtime) -> dict[str, float | None]:
-    """Plain cross-entropy on the held-out batches (the same ones every time), split by token class."""
+def _evaluate(objective: Objective, split: TokenSplit, config: TrainConfig, rt: Runtime,
+              merge: int) -> dict[str, float | None]:
+    """Plain cross-entropy on the held-out batches (the same ones every time), split by token class.
+
+    ``merge`` batches go through one forward pass, the shape training compiled for.
+    """
     objective.eval()
     sums = torch.zeros(4, device=rt.device)
-    for index in range(rt.rank, config.eval_iters, rt.world_size):
-        x, y = to_device_batch(val_batch(split.val, config.batch_size, config.max_seq_len, seed=config.seed,
-                                         index=index), rt.device)
+    indices = list(range(rt.rank, config.eval_iters, rt.world_size))
+    for start in range(0, len(indices), merge):
+        chunk = indices[start:start + merge]
+        windows = np.concatenate([val_batch(split.val, config.batch_size, config.max_seq_len, seed=config.seed,
+                                            index=index) for index in chunk])
+        x, y = to_device_batch(windows, rt.device)
         with rt.autocast():
-            _, stats = objective(x, y)
+            _, stats = objective(x, y, len(chunk))
         sums += stats[1:]
     objective.train()
     art_sum, art_n, oth_sum, oth_n = all_reduce_sum(sums, rt).tolist()
@@ -476,6 +542,7 @@ def _run_record(info, state: _State, timings, step_ms, started, val_loss, best) 
         "val_history": state.val_history,
         "throughput": _throughput(step_ms, info["tokens_per_step"],
                                   model.flops_per_token(config.max_seq_len), rt),
+        "execution": info["execution"],
         "data": {
             **info["data_info"],
             "fingerprint": split.fingerprint,

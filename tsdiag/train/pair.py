@@ -23,7 +23,8 @@ from tsdiag.train.runtime import setup_runtime, shutdown
 from tsdiag.train.setup import PreparedData, article_setup, article_token_share, resolve_vocab_size
 
 # Options that may change when a run is resumed; everything else is fixed by the saved run.
-RESUMABLE_OPTIONS = {"max_iters", "time_budget", "eval_interval", "eval_iters", "log_interval", "device", "compile"}
+RESUMABLE_OPTIONS = {"max_iters", "time_budget", "eval_interval", "eval_iters", "log_interval", "device", "compile",
+                     "merge_micro_batches"}
 
 
 @dataclass

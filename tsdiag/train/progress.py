@@ -42,7 +42,8 @@ class ProgressReporter:
     def _on_start(self, info) -> None:
         self.console.print(
             f"{self.label}: {format_value(info['n_params'])} parameters on {info['device']} ({info['precision']}, "
-            f"{info['world_size']} process(es)), {format_value(info['tokens_per_step'])} tokens/step, "
+            f"{info['world_size']} process(es)), {format_value(info['tokens_per_step'])} tokens/step "
+            f"({info['micro_batches_per_forward']} micro-batch(es) per forward pass), "
             f"from step {info['step']} → {info['out_dir']}", highlight=False)
         if self.interactive:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
