@@ -10,7 +10,7 @@ Variants, all in one process, on the same synthetic tokens and the article-weigh
   regional          the product: torch.compile of each block and of the head + loss
   full              torch.compile of the whole model + loss as one graph
   regional+merged   the 4 micro-batches of a step run as one batch (same tokens per optimizer
-                    step, about 4x the activation memory; the product keeps accumulation)
+                    step, about 4x the activation memory; the product does this when it fits)
   full+bf16res      the residual stream in bf16 (changes the numerics being reproduced)
   full+bf16res+merged   everything above at once
 
@@ -41,41 +41,28 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench_retrain import CONFIGS, LLAMA2C_REFERENCE  # noqa: E402
+from bench_retrain import CONFIGS  # noqa: E402
 
 from tsdiag.model import ModelArgs, Transformer  # noqa: E402
 from tsdiag.recipes import TrainConfig  # noqa: E402
-from tsdiag.train.loop import Objective, make_optimizer  # noqa: E402
+from tsdiag.train.loop import _HEAD_OPTIONS, Objective, make_optimizer  # noqa: E402
 
 VARIANTS = ("regional", "full", "regional+merged", "full+bf16res", "full+bf16res+merged")
 ARTICLE_IDS = [100, 200, 300]
 WARMUP_STEPS, TIMED_STEPS = 5, 20
 
 
-class BF16ResidualObjective(Objective):
-    """The same model and loss with the residual stream carried in bf16 instead of fp32."""
-
-    def forward(self, x, y):
-        model = self.model
-        T = x.shape[1]
-        cos, sin = model.freqs_cos[:T], model.freqs_sin[:T]
-        h = model.tok_embeddings(x).to(torch.bfloat16)
-        for layer in model.layers:
-            h = layer(h, cos, sin)
-        return self.head_loss(h, y)
-
-
 def build(cfg: dict, variant: str):
     torch.manual_seed(0)
     model = Transformer(model_args(cfg)).cuda()
-    kind = BF16ResidualObjective if "bf16res" in variant else Objective
-    objective = kind(model, ARTICLE_IDS, 5.0, "weights", weighted=True).cuda()
+    residual = torch.bfloat16 if "bf16res" in variant else None
+    objective = Objective(model, ARTICLE_IDS, 5.0, "weights", weighted=True, residual_dtype=residual).cuda()
     if variant.startswith("full"):
         objective.compile()
     else:
         for block in model.layers:
             block.compile()
-        objective.head_loss = torch.compile(objective._head_loss)
+        objective.head_loss = torch.compile(objective._head_loss, options=_HEAD_OPTIONS)
     return model, objective, make_optimizer(model, TrainConfig())
 
 
@@ -83,7 +70,9 @@ def time_variant(cfg: dict, variant: str) -> dict:
     torch._dynamo.reset()
     model, objective, optimizer = build(cfg, variant)
     params = list(model.parameters())
-    batch, accum = (cfg["batch"] * cfg["accum"], 1) if "merged" in variant else (cfg["batch"], cfg["accum"])
+    # merged: the product's path (one forward pass, each micro-batch normalised on its own)
+    groups = cfg["accum"] if "merged" in variant else 1
+    batch, accum = cfg["batch"] * groups, cfg["accum"] // groups
     gen = torch.Generator(device="cuda").manual_seed(0)
     data = torch.randint(0, cfg["vocab"], (3 * accum, batch, cfg["seq_len"] + 1), device="cuda", generator=gen)
 
@@ -91,8 +80,8 @@ def time_variant(cfg: dict, variant: str) -> dict:
         for micro in range(accum):
             window = data[(i * accum + micro) % len(data)]
             with torch.autocast("cuda", torch.bfloat16):
-                total, _ = objective(window[:, :-1], window[:, 1:])
-            (total / accum).backward()
+                total, _ = objective(window[:, :-1], window[:, 1:], groups)
+            (total / cfg["accum"]).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -188,9 +177,8 @@ def main() -> None:
     report = {"device": device, "copy_bytes_per_s": bandwidth, "configs": {}}
     for name in args.configs.split(","):
         cfg = CONFIGS[name]
-        reference_ms = LLAMA2C_REFERENCE[name][0]
-        print(f"\nconfig {name}: {cfg}   llama2.c {reference_ms:.0f} ms/step, 1.2x = {reference_ms / 1.2:.1f} ms")
-        print(f"{'variant':<22} {'first step s':>12} {'median ms':>10} {'vs llama2.c':>11} "
+        print(f"\nconfig {name}: {cfg}   (llama2.c's train.py side by side: bench_retrain.py)")
+        print(f"{'variant':<22} {'first step s':>12} {'median ms':>10} "
               f"{'matmul':>7} {'attn':>6} {'other':>6} {'mem GB':>7}")
         rows = []
         for variant in args.variants.split(","):
@@ -199,14 +187,14 @@ def main() -> None:
             rows.append(r)
             k = r["kernel_ms"]
             print(f"{variant:<22} {r['first_step_s']:>12.1f} {r['median_ms']:>10.1f} "
-                  f"{reference_ms / r['median_ms']:>10.2f}x {k['matmul']:>7.1f} {k['attention']:>6.1f} "
+                  f"{k['matmul']:>7.1f} {k['attention']:>6.1f} "
                   f"{k['other']:>6.1f} {r['peak_memory_gb']:>7.1f}", flush=True)
         floor = floor_estimate(cfg, rows, bandwidth)
         if floor:
             parts = ", ".join(f"{k} {v:.1f}" for k, v in floor["parts_ms"].items())
-            print(f"floor (estimate, fp32 residual): {floor['ms']:.1f} ms/step = "
-                  f"{reference_ms / floor['ms']:.2f}x llama2.c  [{parts}]")
-        report["configs"][name] = {"config": cfg, "llama2c_ms": reference_ms, "variants": rows, "floor": floor}
+            print(f"floor (estimate, fp32 residual): {floor['ms']:.1f} ms/step "
+                  f"[{parts}]")
+        report["configs"][name] = {"config": cfg, "variants": rows, "floor": floor}
     if os.environ.get("OUT"):
         Path(os.environ["OUT"], "retrain_ceiling.json").write_text(json.dumps(report, indent=2))
 
