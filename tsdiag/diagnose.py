@@ -574,4 +574,8 @@ def diagnosis_plots(diagnosis: Diagnosis) -> list:
             plots.append(audit_plot(check.facts))
         elif check.check == "runs" and len(check.facts) > 1:  # one run's curve is its log's
             plots += comparison_plots(check.facts)
+        elif check.check == "eval":
+            from tsdiag.evaluation.plots import article_slot_plot
+
+            plots += [p for p in (article_slot_plot(check.facts),) if p is not None]
     return plots

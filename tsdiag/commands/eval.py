@@ -59,7 +59,10 @@ def eval_command(
                                dtype=dtype, text_column=text_column, device=device, n_heads=n_heads, log=log,
                                against=against, reference=reference, probes=probes, article_words=words,
                                progress=progress)
-    emit([eval_report(check.facts, check.findings)], out)
+    from tsdiag.evaluation.plots import article_slot_plot
+
+    plot = article_slot_plot(check.facts)
+    emit([eval_report(check.facts, check.findings)], out, plots=[plot] if plot is not None else [])
 
 
 @contextlib.contextmanager
