@@ -204,6 +204,40 @@ class Thresholds:
         0.01, "share of tokens",
         "English stories need byte-fallback pieces for under 1% of tokens; more means the vocabulary misses the text.")
 
+    # --- generated text (tsdiag sample) --------------------------------------------
+    sample_min_words: int = _t(
+        50, "words in the distinct samples",
+        "repetition and article-excess verdicts need this much generated text; a few words repeat or hold "
+        "articles by chance.")
+    sample_repeat_share: float = _t(
+        0.3, "share of word 4-grams",
+        "a 4-gram repeating an earlier one of the same sample is rare in real stories: 100-word windows of "
+        "shared/data/tinystories (437 windows, measured 2026-12-03) have a median of 0, p99 0.06, max 0.12.")
+    sample_repeat_strong_share: float = _t(
+        0.6, "share of word 4-grams",
+        "most of the text repeats itself: a loop (\"and and and\"), not a story.")
+    sample_loop_words: int = _t(
+        24, "words",
+        "the longest back-to-back repetition of a unit of up to 8 words in real TinyStories text is 12 words "
+        "(1,747 windows of 40-200 words, measured 2026-12-03); twice that is a decoding loop.")
+    sample_loop_strong_words: int = _t(
+        48, "words",
+        "a loop this long is half a sample's worth of one phrase repeated.")
+    sample_loop_chars: int = _t(
+        64, "characters",
+        "the longest back-to-back repetition of a unit of up to 16 characters in a real TinyStories story is "
+        "30 (269 stories of shared/data/tinystories, measured 2026-12-03); a char model's run of spaces is longer.")
+    sample_loop_strong_chars: int = _t(
+        128, "characters",
+        "four times the longest loop of real text: the sample is one unit repeated.")
+    article_rate_high_ratio: float = _t(
+        2.0, "x reference rate",
+        "too many articles is as much a symptom as too few (\"the the the\"): real 100-word windows reach at "
+        "most 2.2x the reference rate (21 per 100 words, measured 2026-12-03), several samples together less.")
+    article_rate_high_strong_ratio: float = _t(
+        3.0, "x reference rate",
+        "no window of real TinyStories text of 40 words or more reaches 3x the reference article rate.")
+
     # --- W: article-weighted loss -------------------------------------------------
     weighted_ratio_low: float = _t(
         0.5, "article loss / other loss",
