@@ -194,6 +194,21 @@ class Thresholds:
     separator_gap_max: int = _t(
         8192, "tokens per separator",
         "TinyStories stories are ~200 tokens; no BOS/EOS in this many tokens means stories run into each other.")
+    val_leak_share: float = _t(
+        0.01, "share of val stories",
+        "TinyStories' train and validation splits share no story; a val story found in train is a split made "
+        "from overlapping text (or a val file copied from train), and more than 1% makes the val loss optimistic.")
+    val_leak_strong_share: float = _t(
+        0.2, "share of val stories",
+        "a fifth of the val set seen in training: its loss measures memory, and a best-val checkpoint chosen "
+        "by it is chosen by memory.")
+    duplicate_story_share: float = _t(
+        0.01, "share of training stories",
+        "whole stories repeated wherever they sit (not only in aligned windows): above 1% the data was written "
+        "twice or concatenated with a copy of itself.")
+    story_min_tokens: int = _t(
+        16, "tokens",
+        "shorter segments between separators (a title, an empty story) repeat by chance and are not hashed.")
     unused_vocab_share: float = _t(
         0.5, "share of vocabulary rows",
         "when most embedding rows never occur in the data, the model pays for a vocabulary it cannot learn.")
