@@ -150,6 +150,10 @@ class Thresholds:
         6.0, "standard errors",
         "a matrix statistic (std, kurtosis, mean, row-norm spread) this many standard errors from a fresh init's "
         "is not init; 6 keeps false alarms away even for 8x16 matrices.")
+    optimizer_reset_min_steps: int = _t(
+        10, "steps",
+        "AdamW's step count equals the run's step in llama2.c, nanoGPT, Lightning and HF Trainer checkpoints "
+        "(measured on the accuracy corpus, 2026-12-03); a gap of this many steps is a reset, not bookkeeping.")
     warmup_needed_lr: float = _t(
         5e-4, "learning rate",
         "at or above llama2.c's 5e-4 peak, starting without warmup risks early loss spikes (llama2.c warms up "
@@ -272,6 +276,10 @@ class Thresholds:
     slope_t_min: float = _t(
         2.0, "slope / standard error",
         "a falling tail counts as still improving only when its slope stands this far out of batch-to-batch noise.")
+    resume_loss_jump: float = _t(
+        1.15, "x the loss before the resume",
+        "a correct llama2.c resume continues within 1% (5.18 -> 5.20 at step 100 of the accuracy corpus, 2026-12-03) "
+        "and batch noise between logged points stays within a few percent; 15% higher is lost state.")
     spike_warmup_fraction: float = _t(
         0.1, "fraction of logged steps",
         "spikes are looked for only after this opening share of the curve, where the loss is still plunging.")

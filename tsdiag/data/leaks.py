@@ -96,16 +96,26 @@ def resolve_splits(paths: Sequence, val: Sequence | None, layout: str) -> Splits
 
 
 def _separator(val_tokens: Sequence[np.ndarray], tokenizer, layout: str) -> tuple[int | None, str]:
-    """The id between stories: the tokenizer's BOS/EOS that occurs in val, else the trainer's default."""
-    candidates: list[tuple[int, str]] = []
+    """The id between stories, or (None, why not).
+
+    With a tokenizer: its BOS/EOS id that occurs in val (a char vocabulary has none: "<|endoftext|>" is spelled
+    out in characters, and lines of real text recur across splits, so no other id stands in). Without one:
+    llama2.c's BOS 1 when every val file starts with it (its pretokenize puts BOS before each story), GPT-2's
+    50256 for nanoGPT's layout."""
+    def occurs(sep: int) -> bool:
+        return sum(int(np.count_nonzero(t == sep)) for t in val_tokens) >= 2
+
     if tokenizer is not None:
-        candidates += [(i, f"{Path(str(tokenizer.path)).name}: BOS/EOS id") for i in tokenizer.separator_ids()]
-    defaults = [(LLAMA2C_BOS, "llama2.c's BOS (no --tokenizer)"), (GPT2_EOT, "GPT-2's <|endoftext|> (no --tokenizer)")]
-    candidates += defaults[::-1] if layout == "nanogpt" else defaults
-    for sep, source in candidates:
-        if sum(int(np.count_nonzero(t == sep)) for t in val_tokens) >= 2:
-            return sep, source
-    return None, ""
+        for sep in tokenizer.separator_ids():
+            if occurs(sep):
+                return sep, f"{Path(str(tokenizer.path)).name}: BOS/EOS id"
+        return None, f"{Path(str(tokenizer.path)).name} has no BOS/EOS id that occurs in the val files"
+    if layout == "nanogpt":
+        return (GPT2_EOT, "GPT-2's <|endoftext|> (no --tokenizer)") if occurs(GPT2_EOT) else (
+            None, "no --tokenizer and no GPT-2 <|endoftext|> (50256) in the val files")
+    if all(len(t) and t[0] == LLAMA2C_BOS for t in val_tokens) and occurs(LLAMA2C_BOS):
+        return LLAMA2C_BOS, "llama2.c's BOS, which starts every val file (no --tokenizer)"
+    return None, "no --tokenizer and the val files do not start with llama2.c's BOS (1)"
 
 
 def _stories(tokens: np.ndarray, sep: int, min_tokens: int):
@@ -138,9 +148,9 @@ def split_facts(splits: Splits, *, tokenizer=None, layout: str = "llama2c", seq_
     base = dict(splits=splits, separator=sep, separator_source=sep_source, min_story_tokens=min_story_tokens,
                 seq_len=seq_len, val_windows=len(val_windows), val_windows_in_train=in_train)
     if sep is None:
-        return SplitFacts(**base, train_stories=0, val_stories=0, val_stories_in_train=0, val_example=None,
-                          train_repeats=0, repeat_example=None,
-                          skipped="stories not compared: no BOS/EOS separator id occurs twice in the val files")
+        return SplitFacts(**{**base, "separator_source": ""}, train_stories=0, val_stories=0, val_stories_in_train=0,
+                          val_example=None, train_repeats=0, repeat_example=None,
+                          skipped=f"stories not compared: {sep_source}")
     seen: dict[bytes, tuple[str, int]] = {}
     repeats, repeat_example, train_count = 0, None, 0
     for source, tokens in train_arrays:
