@@ -396,6 +396,43 @@ def build_llama2c_early_ckpt(d: Path, rec: Recorder) -> dict:
     return info
 
 
+def build_llama2c_val_leak(d: Path, rec: Recorder) -> dict:
+    """The val shard (data00.bin, llama2.c's first sorted shard) made from 20 of the training stories: a split
+    cut from overlapping text. The val loss then tracks the train loss and says nothing of generalisation."""
+    copy_anchor("llama2c", d)
+    (d / "data").mkdir(exist_ok=True)
+    shutil.copyfile(tok512(), d / "data" / "tok512.model")
+    train = read_stories(TRAIN_TEXT)
+    write_llama2c_shards(d / "data" / "tok512", d / "data" / "tok512.model", train, train[:20])
+    rec.run(l2c_train(max_iters=SHORT_ITERS, warmup_iters=30, eval_interval=100))
+    return l2c_summary(d, rec)
+
+
+FORGET_OPTIMIZER = """import torch
+ck = torch.load("out/ckpt.pt", map_location="cpu", weights_only=False)
+ck["optimizer"]["state"] = {}
+torch.save(ck, "out/ckpt.pt")
+"""
+
+
+def build_llama2c_resume_lost_optimizer(d: Path, rec: Recorder) -> dict:
+    """The recipe's 600 steps, killed after the step-200 save; the checkpoint's AdamW moments are dropped (as by a
+    trainer that saves the model and a fresh optimizer), and llama2.c's own init_from=resume carries on to 600."""
+    l2c_folder(d)
+    seen = {"saves": 0}
+
+    def after_step_200_save(line: str) -> bool:
+        seen["saves"] += line.startswith("saving checkpoint")
+        return seen["saves"] >= 2
+
+    run = dict(max_iters=SHORT_ITERS, warmup_iters=30, eval_interval=100)
+    rec.run(l2c_train(**run), kill_when=after_step_200_save)
+    (d / "forget_optimizer.py").write_text(FORGET_OPTIMIZER, encoding="utf-8")
+    rec.run([sys.executable, "forget_optimizer.py"], log=None)
+    rec.run(l2c_train(**run, init_from="resume"), append=True)
+    return l2c_summary(d, rec)
+
+
 def build_llama2c_dropout_high(d: Path, rec: Recorder) -> dict:
     l2c_folder(d)
     rec.run(l2c_train(max_iters=SHORT_ITERS, warmup_iters=30, eval_interval=100, dropout=0.6))
@@ -469,7 +506,7 @@ def build_nanogpt_overfit_bestval(d: Path, rec: Recorder) -> dict:
     return info
 
 
-def build_nanogpt_char(d: Path, rec: Recorder) -> dict:
+def nano_char_data(d: Path) -> int:
     """prepare_char.py's format written from our text (it would download Shakespeare): the whole
     file (separator lines included) as input.txt, 90/10 split, meta.pkl with stoi/itos/vocab_size."""
     import numpy as np
@@ -487,11 +524,38 @@ def build_nanogpt_char(d: Path, rec: Recorder) -> dict:
     np.array([stoi[c] for c in text[int(n * 0.9):]], dtype=np.uint16).tofile(data / "val.bin")
     with open(data / "meta.pkl", "wb") as f:
         pickle.dump({"vocab_size": len(chars), "itos": itos, "stoi": stoi}, f)
+    return len(chars)
+
+
+def build_nanogpt_char_degenerate(d: Path, rec: Recorder) -> dict:
+    """nanoGPT char-level, max_iters 2000, killed after its first checkpoint (step 200): greedy text loops on one
+    word ("he he he"), the symptom users report; `tsdiag sample --temperature 0` is recorded in sample.json."""
+    nano_char_data(d)
+    seen = {"saved": False}
+
+    def after_first_save(line: str) -> bool:
+        seen["saved"] = seen["saved"] or line.startswith("saving checkpoint")
+        return seen["saved"] and line.startswith("iter ")
+
+    rec.run(nano_train(dataset="stories_char", n_layer=2, n_head=4, n_embd=64, block_size=128, batch_size=16,
+                       learning_rate=1e-3, max_iters=2000, lr_decay_iters=2000, min_lr=1e-4, warmup_iters=40,
+                       eval_interval=200), kill_when=after_first_save)
+    rec.run([sys.executable, "-m", "tsdiag", "sample", "out/ckpt.pt", "--tokenizer", "data/stories_char/meta.pkl",
+             "-n", "2", "--temperature", "0", "--json", "--fail-on", "never"], log="sample.json")
+    sample = json.loads((d / "sample.json").read_text(encoding="utf-8"))
+    info = nano_summary(d)
+    info["greedy_sample"] = {"text": sample["samples"][0][:200], "repetition": sample["repetition"],
+                             "findings": [f["code"] for f in sample["findings"]]}
+    return info
+
+
+def build_nanogpt_char(d: Path, rec: Recorder) -> dict:
+    chars = nano_char_data(d)
     rec.run(nano_train(dataset="stories_char", n_layer=2, n_head=4, n_embd=64, block_size=128, batch_size=16,
                        learning_rate=1e-3, max_iters=800, lr_decay_iters=800, min_lr=1e-4, warmup_iters=40,
                        eval_interval=100))
     info = nano_summary(d)
-    info["vocab_size"] = len(chars)
+    info["vocab_size"] = chars
     return info
 
 
@@ -734,6 +798,12 @@ CASES: dict[str, Case] = {c.name: c for c in [
     Case("llama2c_early_ckpt", "H5", build_llama2c_early_ckpt,
          ("--checkpoint", "out/ckpt_100.pt", "--checkpoint-dir", "out", "--log", "train.log") + L2C_DATA,
          "llama2.c", "ckpt_100.pt (step 100) tested while out/ckpt.pt (step 600, lower val loss) sits beside it."),
+    Case("llama2c_val_leak", "H1", build_llama2c_val_leak, L2C_CKPT, "llama2.c",
+         "val shard data00.bin made of 20 training stories (a split cut from overlapping text), otherwise the "
+         "recipe, 600 steps: the val loss is optimistic and measures memory."),
+    Case("llama2c_resume_lost_optimizer", "H3", build_llama2c_resume_lost_optimizer, L2C_CKPT, "llama2.c",
+         "killed after the step-200 save, AdamW state dropped from the checkpoint, resumed to 600 with "
+         "init_from=resume: the optimizer restarts at lr 5e-4 with no moments (a training-procedure fault, H3)."),
     Case("llama2c_dropout_high", "H3", build_llama2c_dropout_high, L2C_CKPT, "llama2.c",
          "dropout=0.6 (llama2.c pretrains with 0.0), otherwise the recipe, 600 steps."),
     Case("llama2c_copied_early_ckpt", "H5", build_llama2c_copied_early_ckpt, L2C_CKPT, "llama2.c",
@@ -753,6 +823,11 @@ CASES: dict[str, Case] = {c.name: c for c in [
          ("--checkpoint", "out/ckpt.pt", "--log", "train.log", "--data", "data/stories_char/train.bin",
           "--tokenizer", "data/stories_char/meta.pkl", "--seq-len", "128", "--layout", "nanogpt"), "nanoGPT",
          "char-level (prepare_char.py format), 800 steps; losses are per character."),
+    Case("nanogpt_char_degenerate", "H2", build_nanogpt_char_degenerate,
+         ("--checkpoint", "out/ckpt.pt", "--log", "train.log", "--data", "data/stories_char/train.bin",
+          "--tokenizer", "data/stories_char/meta.pkl", "--seq-len", "128", "--layout", "nanogpt"), "nanoGPT",
+         "degenerate sampler output: char-level, max_iters 2000, killed after the step-200 checkpoint; greedy "
+         "text is one word looping (sample.json: TSD-SAMPLE-REPETITIVE). The cause is the short run (H2)."),
     Case("weighted_real_articles", "W", build_weighted_real_articles,
          ("--run", "runs/weighted", "--run", "runs/standard") + L2C_DATA, "tsdiag retrain",
          "tsdiag retrain --both (weight 5 on the tokenizer's article ids), matched standard run."),

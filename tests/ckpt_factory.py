@@ -174,6 +174,16 @@ def train(model: nn.Module, steps: int, *, used_tokens: int = 200, lr: float = 1
     return opt, float(loss.detach()) if loss is not None else None
 
 
+def optimizer_state(optimizer, step: int) -> dict:
+    """``optimizer.state_dict()`` as a trainer saves it at ``step``: AdamW's own step count equals the run's in
+    llama2.c, nanoGPT, Lightning and HF Trainer checkpoints (a few training steps stand in for ``step``)."""
+    sd = optimizer.state_dict()
+    for state in sd["state"].values():
+        if "step" in state:
+            state["step"] = torch.tensor(float(step))
+    return sd
+
+
 def compiled_state_dict(model: nn.Module) -> dict:
     """The state dict a torch.compile'd model gives: every name starts with ``_orig_mod.``."""
     return torch.compile(model).state_dict()
@@ -201,8 +211,8 @@ def llama2c_checkpoint(path: Path, model: Llama2c | None = None, *, optimizer=No
     cfg = {**LLAMA2C_CONFIG, **{k: v for k, v in model_args.items() if k in LLAMA2C_CONFIG}, **config}
     if optimizer is None:
         optimizer, _ = train(model, 0)
-    torch.save({"model": compiled_state_dict(model), "optimizer": optimizer.state_dict(), "model_args": model_args,
-                "iter_num": iter_num, "best_val_loss": torch.tensor(best_val_loss), "config": cfg}, path)
+    torch.save({"model": compiled_state_dict(model), "optimizer": optimizer_state(optimizer, iter_num),
+                "model_args": model_args, "iter_num": iter_num, "best_val_loss": torch.tensor(best_val_loss), "config": cfg}, path)
     return path
 
 
@@ -218,8 +228,8 @@ def nanogpt_checkpoint(path: Path, model: NanoGPT | None = None, *, iter_num: in
                lr_decay_iters=5000, min_lr=6e-5, compile=True)
     cfg.update(config)
     optimizer, _ = train(model, 0)
-    torch.save({"model": compiled_state_dict(model), "optimizer": optimizer.state_dict(), "model_args": model_args,
-                "iter_num": iter_num, "best_val_loss": torch.tensor(best_val_loss), "config": cfg}, path)
+    torch.save({"model": compiled_state_dict(model), "optimizer": optimizer_state(optimizer, iter_num),
+                "model_args": model_args, "iter_num": iter_num, "best_val_loss": torch.tensor(best_val_loss), "config": cfg}, path)
     return path
 
 
@@ -237,7 +247,7 @@ def lightning_checkpoint(path: Path, model: Llama2c | None = None, *, global_ste
                                     "best_model_path": "/runs/ckpts/epoch=1-step=800.ckpt",
                                     "current_score": torch.tensor(val_loss), "dirpath": "/runs/ckpts",
                                     "last_model_path": ""}},
-        "optimizer_states": [optimizer.state_dict()],
+        "optimizer_states": [optimizer_state(optimizer, global_step)],
         "lr_schedulers": [{"T_max": 5000, "eta_min": 3e-5, "base_lrs": [3e-4], "last_epoch": global_step,
                            "_last_lr": [2.5e-4]}],
         "hparams_name": "kwargs",
@@ -269,7 +279,7 @@ def custom_trainer_checkpoint(path: Path, model: Llama2c | None = None, *, globa
         },
     }
     if with_optimizer:
-        ckpt["optimizer_state_dict"] = optimizer.state_dict()
+        ckpt["optimizer_state_dict"] = optimizer_state(optimizer, global_step)
     torch.save(ckpt, path)
     return path
 
@@ -342,7 +352,7 @@ def hf_trainer_checkpoint(folder: Path, model: Llama2c | None = None, *, step: i
     optimizer, _ = train(model, 1, lr=peak_lr)
     for group in optimizer.param_groups:
         group["initial_lr"] = peak_lr
-    torch.save(optimizer.state_dict(), folder / "optimizer.pt")
+    torch.save(optimizer_state(optimizer, step), folder / "optimizer.pt")
     torch.save({"base_lrs": [peak_lr, peak_lr], "last_epoch": step, "_step_count": step + 1, "verbose": False,
                 "_get_lr_called_within_step": False, "_last_lr": [peak_lr * 0.8, peak_lr * 0.8],
                 "lr_lambdas": [{}, {}]}, folder / "scheduler.pt")

@@ -56,7 +56,7 @@ def test_all_codes_registered_and_documented():
                          "TSD-H3-NO-WARMUP", "TSD-H3-DECAY-MISMATCH", "TSD-H3-MIN-LR", "TSD-H5-INIT-WEIGHTS",
                          "TSD-H5-NOT-LATEST", "TSD-H5-NOT-BEST", "TSD-CKPT-NO-OPTIMIZER", "TSD-CKPT-NONFINITE",
                          "TSD-CKPT-FROZEN-ROWS", "TSD-W-WEIGHTED-OBJECTIVE", "TSD-H3-DROPOUT-HIGH",
-                         "TSD-TOK-VOCAB-MISMATCH"}
+                         "TSD-TOK-VOCAB-MISMATCH", "TSD-H3-OPTIMIZER-RESET"}
     assert all(code in all_rules() and "-LOG-" not in code and r.why and r.fix for code, r in mine.items())
 
 

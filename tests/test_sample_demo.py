@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import ckpt_factory as cf
-from tsdiag.sample import SampleFacts, article_pattern, count_words, sample_checkpoint
+from tsdiag.sample import SampleFacts, article_counts, article_pattern, count_words, sample_checkpoint
 from tsdiag.sample_rules import sample_findings
 from tsdiag.thresholds import Thresholds
 
@@ -76,11 +76,7 @@ def test_article_pattern_matches_whole_words_only():
 
 
 def _facts(samples: list[str]) -> SampleFacts:
-    words = articles = empty = 0
-    for s in samples:
-        w, a = count_words(s)
-        words, articles, empty = words + w, articles + a, empty + (a == 0)
-    return SampleFacts("ckpt.pt", "tok.model", "Once", samples, words, articles, empty)
+    return SampleFacts("ckpt.pt", "tok.model", "Once", samples, *article_counts(samples))
 
 
 def test_sample_findings_both_ways():

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Sequence
 
 from tsdiag.reference import TINYSTORIES_ARTICLE_LETTER_RUN_RATE, ReferenceFigure
+from tsdiag.sample_text import Repetition, distinct_samples, repetition
 from tsdiag.tokenizer import ARTICLE_WORDS
 
 DEFAULT_PROMPT = "Once upon a time there was"
@@ -47,12 +49,31 @@ class SampleFacts:
     def share_without_article(self) -> float:
         return self.samples_without_article / len(self.samples) if self.samples else 0.0
 
+    @cached_property
+    def repetition(self) -> Repetition:
+        """Repeated 4-grams, distinct-1/2 and the longest loop of the distinct samples."""
+        return repetition(self.samples)
+
+    @property
+    def distinct(self) -> list[int]:
+        """Indices of the distinct samples: greedy decoding gives ``n`` copies of one text, shown once."""
+        return distinct_samples(self.samples)
+
 
 def count_words(text: str, articles: Sequence[str] = ARTICLE_WORDS) -> tuple[int, int]:
     """(words, article words) of ``text``; words are runs of letters."""
     wanted = {a.lower() for a in articles}
     words = _WORD.findall(text)
     return len(words), sum(w.lower() in wanted for w in words)
+
+
+def article_counts(samples: Sequence[str], articles: Sequence[str] = ARTICLE_WORDS) -> tuple[int, int, int]:
+    """(words, article words, samples without an article) over ``samples``."""
+    words = found = empty = 0
+    for text in samples:
+        w, a = count_words(text, articles)
+        words, found, empty = words + w, found + a, empty + (a == 0)
+    return words, found, empty
 
 
 def reference_from_text(path: str | Path, articles: Sequence[str] = ARTICLE_WORDS) -> ReferenceFigure:
@@ -140,10 +161,7 @@ def sample_checkpoint(checkpoint: str | Path, tokenizer_path: str | Path, *, pro
     with torch.inference_mode():
         samples = generate(model, tokenizer, prompt, n=n, max_new_tokens=max_new_tokens,
                            temperature=temperature, top_k=top_k, seed=seed)
-    words = articles = empty = 0
-    for text in samples:
-        w, a = count_words(text, article_words)
-        words, articles, empty = words + w, articles + a, empty + (a == 0)
+    words, articles, empty = article_counts(samples, article_words)
     settings = {"n": n, "max_new_tokens": max_new_tokens, "temperature": temperature, "top_k": top_k,
                 "seed": seed}
     return SampleFacts(str(checkpoint), str(tokenizer_path), prompt, samples, words, articles, empty, settings,

@@ -150,6 +150,10 @@ class Thresholds:
         6.0, "standard errors",
         "a matrix statistic (std, kurtosis, mean, row-norm spread) this many standard errors from a fresh init's "
         "is not init; 6 keeps false alarms away even for 8x16 matrices.")
+    optimizer_reset_min_steps: int = _t(
+        10, "steps",
+        "AdamW's step count equals the run's step in llama2.c, nanoGPT, Lightning and HF Trainer checkpoints "
+        "(measured on the accuracy corpus, 2026-12-03); a gap of this many steps is a reset, not bookkeeping.")
     warmup_needed_lr: float = _t(
         5e-4, "learning rate",
         "at or above llama2.c's 5e-4 peak, starting without warmup risks early loss spikes (llama2.c warms up "
@@ -194,6 +198,21 @@ class Thresholds:
     separator_gap_max: int = _t(
         8192, "tokens per separator",
         "TinyStories stories are ~200 tokens; no BOS/EOS in this many tokens means stories run into each other.")
+    val_leak_share: float = _t(
+        0.01, "share of val stories",
+        "TinyStories' train and validation splits share no story; a val story found in train is a split made "
+        "from overlapping text (or a val file copied from train), and more than 1% makes the val loss optimistic.")
+    val_leak_strong_share: float = _t(
+        0.2, "share of val stories",
+        "a fifth of the val set seen in training: its loss measures memory, and a best-val checkpoint chosen "
+        "by it is chosen by memory.")
+    duplicate_story_share: float = _t(
+        0.01, "share of training stories",
+        "whole stories repeated wherever they sit (not only in aligned windows): above 1% the data was written "
+        "twice or concatenated with a copy of itself.")
+    story_min_tokens: int = _t(
+        16, "tokens",
+        "shorter segments between separators (a title, an empty story) repeat by chance and are not hashed.")
     unused_vocab_share: float = _t(
         0.5, "share of vocabulary rows",
         "when most embedding rows never occur in the data, the model pays for a vocabulary it cannot learn.")
@@ -203,6 +222,40 @@ class Thresholds:
     byte_fallback_share: float = _t(
         0.01, "share of tokens",
         "English stories need byte-fallback pieces for under 1% of tokens; more means the vocabulary misses the text.")
+
+    # --- generated text (tsdiag sample) --------------------------------------------
+    sample_min_words: int = _t(
+        50, "words in the distinct samples",
+        "repetition and article-excess verdicts need this much generated text; a few words repeat or hold "
+        "articles by chance.")
+    sample_repeat_share: float = _t(
+        0.3, "share of word 4-grams",
+        "a 4-gram repeating an earlier one of the same sample is rare in real stories: 100-word windows of "
+        "shared/data/tinystories (437 windows, measured 2026-12-03) have a median of 0, p99 0.06, max 0.12.")
+    sample_repeat_strong_share: float = _t(
+        0.6, "share of word 4-grams",
+        "most of the text repeats itself: a loop (\"and and and\"), not a story.")
+    sample_loop_words: int = _t(
+        24, "words",
+        "the longest back-to-back repetition of a unit of up to 8 words in real TinyStories text is 12 words "
+        "(1,747 windows of 40-200 words, measured 2026-12-03); twice that is a decoding loop.")
+    sample_loop_strong_words: int = _t(
+        48, "words",
+        "a loop this long is half a sample's worth of one phrase repeated.")
+    sample_loop_chars: int = _t(
+        64, "characters",
+        "the longest back-to-back repetition of a unit of up to 16 characters in a real TinyStories story is "
+        "30 (269 stories of shared/data/tinystories, measured 2026-12-03); a char model's run of spaces is longer.")
+    sample_loop_strong_chars: int = _t(
+        128, "characters",
+        "four times the longest loop of real text: the sample is one unit repeated.")
+    article_rate_high_ratio: float = _t(
+        2.0, "x reference rate",
+        "too many articles is as much a symptom as too few (\"the the the\"): real 100-word windows reach at "
+        "most 2.2x the reference rate (21 per 100 words, measured 2026-12-03), several samples together less.")
+    article_rate_high_strong_ratio: float = _t(
+        3.0, "x reference rate",
+        "no window of real TinyStories text of 40 words or more reaches 3x the reference article rate.")
 
     # --- W: article-weighted loss -------------------------------------------------
     weighted_ratio_low: float = _t(
@@ -266,6 +319,10 @@ class Thresholds:
     slope_t_min: float = _t(
         2.0, "slope / standard error",
         "a falling tail counts as still improving only when its slope stands this far out of batch-to-batch noise.")
+    resume_loss_jump: float = _t(
+        1.15, "x the loss before the resume",
+        "a correct llama2.c resume continues within 1% (5.18 -> 5.20 at step 100 of the accuracy corpus, 2026-12-03) "
+        "and batch noise between logged points stays within a few percent; 15% higher is lost state.")
     spike_warmup_fraction: float = _t(
         0.1, "fraction of logged steps",
         "spikes are looked for only after this opening share of the curve, where the loss is still plunging.")

@@ -6,7 +6,7 @@ each came from; a value that is unknown means no finding, never a guess.
 
 from __future__ import annotations
 
-from tsdiag.checkpoint.facts import INFERRED, CheckpointInspection, Sourced
+from tsdiag.checkpoint.facts import INFERRED, RECORDED, CheckpointInspection, Sourced
 from tsdiag.findings import Evidence, Finding, Severity, define_rule, format_value, strength_past
 from tsdiag.reference import LLAMA2C_MODELS, LLAMA2C_SOURCE
 from tsdiag.thresholds import Thresholds
@@ -127,9 +127,21 @@ FROZEN_ROWS = define_rule(
     fix="Remap the data to the tokens it uses (a top-K vocabulary) and retrain; frozen rows only cost parameters.",
     hypothesis="H4")
 
+OPTIMIZER_RESET = define_rule(
+    "TSD-H3-OPTIMIZER-RESET", "The optimizer's step count is behind the run's: its state was reset on a resume",
+    Severity.WARNING,
+    why="AdamW counts its own steps; a checkpoint whose optimizer has taken fewer steps than the run records was "
+        "resumed with fresh moments (a trainer that saved only the model, or loaded the weights into a new "
+        "optimizer). The first steps after it are unscaled by any moment history, the bias correction and a "
+        "step-based warmup start over, and the loss can jump. llama2.c, nanoGPT, Lightning and the HF Trainer "
+        "all save equal counts when resumed correctly.",
+    fix="Resume with the optimizer's state_dict (and the scheduler's); if it is lost, warm the lr up again for a "
+        "few hundred steps after the resume.",
+    hypothesis="H3")
+
 # every rule this module defines
 RULES = (TOKENIZER_VOCAB, WEIGHTED_OBJECTIVE, DROPOUT_HIGH, VOCAB, EARLY_STOP, VAL_LOSS_HIGH, LR_HIGH, NO_WARMUP, DECAY_MISMATCH, MIN_LR, INIT_WEIGHTS, NOT_LATEST,
-    NOT_BEST, NO_OPTIMIZER, NONFINITE, FROZEN_ROWS,)
+    NOT_BEST, NO_OPTIMIZER, NONFINITE, FROZEN_ROWS, OPTIMIZER_RESET)
 
 
 def _ev(name: str, value: Sourced, unit: str = "") -> Evidence:
@@ -452,8 +464,30 @@ def article_id_findings(c: CheckpointInspection, t: Thresholds) -> list[Finding]
     return weighted_id_findings(c.article_ids.value, c.article_ids.source, c.tokenizer)
 
 
+def optimizer_reset_findings(c: CheckpointInspection, t: Thresholds) -> list[Finding]:
+    """The run's recorded step against AdamW's own step count (equal in every trainer resumed correctly)."""
+    step, optimizer = c.training.step, c.training.optimizer
+    opt_step = optimizer.step if optimizer is not None else None
+    if step is None or opt_step is None or step.origin != RECORDED or opt_step.origin != RECORDED:
+        return []
+    run, own = float(step.value), float(opt_step.value)
+    if own <= 0 or run - own < t.optimizer_reset_min_steps:
+        return []
+    accumulation = c.hyperparameters.get("gradient_accumulation_steps")
+    if accumulation is not None and accumulation.value > 1 and run == own * accumulation.value:
+        return []   # a step counter of micro-batches (gradient accumulation), not a reset
+    lost = run - own
+    return [OPTIMIZER_RESET.finding(
+        f"the optimizer has taken {own:,.0f} steps but the run is at step {run:,.0f}: its state restarted at "
+        f"about step {lost:,.0f}",
+        [_ev("run step", step), _ev("optimizer step", opt_step),
+         Evidence("steps without optimizer history", lost, "steps", "run step - optimizer step"),
+         Evidence("threshold optimizer_reset_min_steps", t.optimizer_reset_min_steps, "steps", "thresholds")],
+        strength=strength_past(lost / run, 0.05, 0.5), subject=str(c.path))]
+
+
 def evaluate(c: CheckpointInspection, t: Thresholds) -> list[Finding]:
     """Every finding about one checkpoint."""
-    return (vocab_findings(c, t) + training_findings(c, t) + hyperparameter_findings(c, t)
+    return (vocab_findings(c, t) + training_findings(c, t) + hyperparameter_findings(c, t) + optimizer_reset_findings(c, t)
             + health_findings(c, t) + sibling_findings(c, t) + objective_findings(c, t) + article_id_findings(c, t)
             + tokenizer_findings(c, t))

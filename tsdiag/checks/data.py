@@ -14,14 +14,24 @@ COMMAND = "audit-data"
 
 def run(shards: Sequence, *, thresholds: Thresholds, tokenizer=None, seq_len: int = 512, layout: str = "llama2c",
         dtype: str = "uint16", vocab_size: int | None = None, subject: str | None = None,
-        progress: Callable | None = None, on_source: Callable | None = None, **audit_options) -> CheckResult:
-    """Audit ``shards`` and record what the audit measured per hypothesis."""
+        progress: Callable | None = None, on_source: Callable | None = None, val: Sequence | None = None,
+        **audit_options) -> CheckResult:
+    """Audit ``shards`` and record what the audit measured per hypothesis.
+
+    The val split (``val``, or llama2.c's / nanoGPT's convention) is compared with the training files
+    story by story (:mod:`tsdiag.data.leaks`)."""
     from tsdiag.data.audit import audit_shards
+    from tsdiag.data.leaks import resolve_splits, split_facts
     from tsdiag.data.rules import data_findings
 
     result = audit_shards(shards, tokenizer=tokenizer, seq_len=seq_len, layout=layout, dtype=dtype,
                           vocab_size=vocab_size, thresholds=thresholds, progress=progress, on_source=on_source,
                           **audit_options)
+    splits = resolve_splits(shards, val, layout)
+    if splits is not None:
+        result.splits = split_facts(splits, tokenizer=tokenizer, layout=layout, seq_len=seq_len, dtype=dtype,
+                                    min_story_tokens=thresholds.story_min_tokens,
+                                    text_column=audit_options.get("text_column", "text"))
     return measured(result, data_findings(result, thresholds), thresholds, subject)
 
 

@@ -23,6 +23,7 @@ def audit_data(
     reference_text: Annotated[Optional[Path], typer.Option("--reference-text", help="Raw text to compare article rates with (tokenized with --tokenizer). Default: the built-in TinyStories word-level rate.")] = None,
     article_words: Annotated[str, typer.Option("--article-words", help="Comma-separated words counted as articles.")] = "a,an,the",
     text_column: Annotated[str, typer.Option("--text-column", help="Column/key holding the text in parquet/arrow/jsonl/json inputs.")] = "text",
+    val: Annotated[Optional[list[Path]], typer.Option("--val", help="Validation shards to compare with the training ones story by story (default: llama2.c's first sorted shard, nanoGPT's val.bin beside train.bin).")] = None,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Processes reading shards in parallel.")] = 1,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write the article histogram and coverage curve to this .png/.svg/.pdf.")] = None,
     *,
@@ -42,6 +43,8 @@ def audit_data(
       tsdiag audit-data train.bin --layout nanogpt --sample 2000 --vocab-size 50304
 
       tsdiag audit-data stories.jsonl -t tokenizer.json --reference-text raw.txt --plot audit.png
+
+      tsdiag audit-data data/train.bin --val data/val.bin --layout nanogpt -t tok.model
     """
     from tsdiag.checks import data as data_check
     from tsdiag.data.present import audit_data_report, audit_plot
@@ -62,7 +65,7 @@ def audit_data(
         check = data_check.run(
             shards, tokenizer=tok, seq_len=seq_len, layout=layout, sample=sample, seed=seed, dtype=dtype,
             vocab_size=vocab_size, reference_text=reference_text, article_words=words, text_column=text_column,
-            workers=workers, thresholds=thresholds, progress=progress.tokens, on_source=progress.source,
+            workers=workers, thresholds=thresholds, progress=progress.tokens, on_source=progress.source, val=val,
         )
     result = check.facts
     report = audit_data_report(result, check.findings)

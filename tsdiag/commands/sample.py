@@ -39,6 +39,7 @@ def sample(
     from tsdiag.report import Report, Table
     from tsdiag.checks import sample as sample_check
     from tsdiag.sample import article_pattern, reference_from_text
+    from tsdiag.sample_text import escape_controls
 
     existing_paths([checkpoint, tokenizer])
     words = tuple(w.strip() for w in article_words.split(",") if w.strip())
@@ -51,16 +52,30 @@ def sample(
                              max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, seed=seed,
                              n_heads=n_heads, article_words=words, reference=reference)
     facts = check.facts
-    rate = facts.rate
+    rate, rep, distinct = facts.rate, facts.repetition, facts.distinct
+    identical = len(facts.samples) - len(distinct)
+    shown = f"{len(facts.samples)} (prompt {facts.prompt!r}, temperature {temperature}, top-k {top_k}, seed {seed})"
+    if identical:
+        shown += (f"; {len(distinct)} distinct: identical samples are shown once"
+                  + (" (greedy decoding repeats itself by design)" if temperature <= 0 else ""))
     summary = Table("Articles", ["", ""], [
-        ["samples", f"{len(facts.samples)} (prompt {facts.prompt!r}, temperature {temperature}, top-k {top_k}, "
-                    f"seed {seed})"],
+        ["samples", shown],
         ["article words", f"{facts.article_words:,} of {facts.words:,} words"],
         ["per 100 words", f"{100 * rate:.2f}" if rate is not None else "-"],
         ["reference", f"{100 * facts.reference.value:.2f} per 100 words ({facts.reference.source})"],
         ["samples without an article", f"{facts.samples_without_article} of {len(facts.samples)}"],
+        ["repeated 4-grams", "-" if rep.repeated_ngram_share is None else
+         f"{100 * rep.repeated_ngram_share:.1f}% of word 4-grams (distinct samples, {rep.words:,} words)"],
+        ["distinct-1 / distinct-2", "-" if rep.distinct_1 is None else
+         f"{rep.distinct_1:.3f} / {rep.distinct_2 or 0:.3f}"],
+        ["longest loop", (f"{rep.longest_loop_words} words of {escape_controls(rep.loop_unit)!r} (sample "
+                          f"{rep.loop_sample}); " if rep.longest_loop_words else "")
+         + f"{rep.longest_loop_chars} characters"],
     ])
-    texts = Table("Samples", ["#", "text"], [[str(i + 1), facts.prompt + s] for i, s in enumerate(facts.samples)],
+    copies = {i: facts.samples.count(facts.samples[i]) for i in distinct}
+    texts = Table("Samples", ["#", "text"],
+                  [[str(i + 1) + (f" (x{copies[i]})" if copies[i] > 1 else ""),
+                    escape_controls(facts.prompt + facts.samples[i])] for i in distinct],
                   highlight=article_pattern(words))
     data = {
         "checkpoint": facts.checkpoint, "tokenizer": facts.tokenizer, "prompt": facts.prompt,
@@ -68,6 +83,7 @@ def sample(
         "article_words": facts.article_words, "article_rate_per_100_words": None if rate is None else 100 * rate,
         "reference_per_100_words": 100 * facts.reference.value, "reference_source": facts.reference.source,
         "samples_without_article": facts.samples_without_article,
+        "distinct_samples": len(distinct), "repetition": rep.to_dict(),
     }
     report = Report("sample", f"tsdiag sample {checkpoint}", [summary, texts], check.findings, data)
     emit([report], out)

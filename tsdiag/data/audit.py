@@ -43,7 +43,7 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -51,6 +51,9 @@ from tsdiag.data.articles import NAIVE, ArticleTables, scan_span, to_index
 from tsdiag.data.layouts import LAYOUTS, window_count
 from tsdiag.data.shards import TokenSource, open_sources
 from tsdiag.errors import InputError
+
+if TYPE_CHECKING:
+    from tsdiag.data.leaks import SplitFacts
 
 COVERAGE_TOPS = (1000, 2000, 4000, 8000, 10000, 16000, 32000)
 BLOCK_TOKENS = 1 << 20      # tokens per vectorised step (rounded to whole windows)
@@ -229,6 +232,7 @@ class AuditResult:
     separators: SeparatorFacts | None
     counts: np.ndarray = field(repr=False)
     tokenizer_agreement: TokenizerAgreement | None = None
+    splits: SplitFacts | None = None   # train vs val (tsdiag.data.leaks), set by the data check
 
 
 # ==================================================================== streams

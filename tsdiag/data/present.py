@@ -77,6 +77,7 @@ def audit_data_json(r) -> dict:
             "duplicate_example": None if i.duplicate_example is None else [
                 {"path": p, "offset": o} for p, o in i.duplicate_example],
         },
+        "splits": None if r.splits is None else r.splits.to_dict(),
         "separators": None if r.separators is None else {
             "ids": list(r.separators.ids), "count": r.separators.count,
             "mean_story_tokens": _num(r.separators.mean_story_tokens),
@@ -205,11 +206,31 @@ def audit_data_report(r, findings: list[Finding]) -> Report:
     ]
     tables.append(key_value_table("Integrity", integrity_rows))
     notes = []
+    if r.splits is not None:
+        tables.append(_splits_table(r.splits))
+    else:
+        notes.append("Train/val leaks not checked: pass --val (llama2.c's first shard and nanoGPT's val.bin are "
+                     "found on their own).")
     if r.sampled:
         notes.append(f"Sampled {r.sequences:,} windows: coverage and integrity describe the sampled tokens only.")
     names = ", ".join(Path(s.path).name for s in r.sources[:3]) + (" …" if len(r.sources) > 3 else "")
     return Report(command="audit-data", title=f"audit-data: {names}", tables=tables, findings=findings,
                   data=audit_data_json(r), notes=notes)
+
+
+def _splits_table(sp) -> Table:
+    """Train vs val, story by story (tsdiag.data.leaks)."""
+    rows = [("val files", f"{', '.join(Path(p).name for p in sp.splits.val)} ({sp.splits.how})"),
+            ("training files", format_value(len(sp.splits.train))),
+            (f"val windows of {sp.seq_len} in train", f"{format_value(sp.val_windows_in_train)} of "
+                                                     f"{format_value(sp.val_windows)}")]
+    if sp.skipped:
+        rows.append(("stories", sp.skipped))
+    else:
+        rows += [("separator", f"id {sp.separator} ({sp.separator_source})"),
+                 ("val stories in train", f"{format_value(sp.val_stories_in_train)} of {format_value(sp.val_stories)}"),
+                 ("repeated training stories", f"{format_value(sp.train_repeats)} of {format_value(sp.train_stories)}")]
+    return key_value_table("Train / val", rows, note=f"stories of at least {sp.min_story_tokens} tokens are hashed")
 
 
 def audit_tokenizer_json(t) -> dict:

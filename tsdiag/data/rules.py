@@ -126,8 +126,26 @@ BYTE_FALLBACK = define_rule(
         "raise its vocabulary size or character coverage.")
 
 # every rule this module defines
+VAL_LEAK = define_rule(
+    "TSD-H1-VAL-LEAK", "Validation stories also occur in the training data", Severity.WARNING,
+    hypothesis="H1",
+    escalation="the leaked share is at least val_leak_strong_share",
+    why="A val split that holds training stories measures memory: its loss looks better than the model is, and "
+        "the best-val checkpoint, early stopping and every comparison made from it are decided by memory.",
+    fix="Split by story before tokenizing (llama2.c: a separate first shard; nanoGPT: val.bin from text not in "
+        "train.bin) and drop val stories from train; then retrain or at least re-evaluate on clean val data.",
+)
+DUPLICATE_STORIES = define_rule(
+    "TSD-H1-DUPLICATE-STORIES", "Whole training stories repeat", Severity.WARNING, hypothesis="H1",
+    why="Stories repeated wherever they sit (not only in aligned windows) are trained on several times per "
+        "epoch: the model memorises them and the data is smaller than its size says.",
+    fix="Deduplicate the stories before tokenizing (the data was probably written twice or concatenated with a "
+        "copy of itself).",
+)
+
 RULES = (ARTICLE_RATE, ZERO_ARTICLE, OUT_OF_RANGE, ZERO_RUNS, REPEAT_RUNS, TOKENIZER_MISMATCH, DUPLICATES,
-    NO_SEPARATORS, NAIVE_COUNT, ODD_SIZE, DTYPE, SHORT, COVERAGE, UNUSED_ROWS, GLUED, ROUND_TRIP, BYTE_FALLBACK,)
+    NO_SEPARATORS, NAIVE_COUNT, ODD_SIZE, DTYPE, SHORT, COVERAGE, UNUSED_ROWS, GLUED, ROUND_TRIP, BYTE_FALLBACK,
+    VAL_LEAK, DUPLICATE_STORIES)
 
 
 def _pct(x: float) -> float:
@@ -466,7 +484,47 @@ def data_findings(result, thresholds: Thresholds) -> list[Finding]:
     """Every finding about one audit (article findings are left out when the tokenizer does not fit)."""
     mismatch = tokenizer_mismatch_findings(result, thresholds)
     return (mismatch + ([] if mismatch else article_findings(result, thresholds))
-            + integrity_findings(result, thresholds) + vocabulary_findings(result, thresholds))
+            + integrity_findings(result, thresholds) + vocabulary_findings(result, thresholds)
+            + split_findings(getattr(result, "splits", None), thresholds))
+
+
+def split_findings(splits, t: Thresholds) -> list[Finding]:
+    """Val stories found in train (TSD-H1-VAL-LEAK) and training stories that repeat (TSD-H1-DUPLICATE-STORIES)."""
+    if splits is None or splits.skipped:
+        return []
+    out = []
+    where = f"{len(splits.splits.val)} val file(s) ({splits.splits.how})"
+    share = splits.val_leak_share
+    if share is not None and share > t.val_leak_share:
+        evidence = [Evidence("val stories found in train", splits.val_stories_in_train,
+                             f"of {splits.val_stories:,} val stories", where),
+                    Evidence("leaked share", _pct(share), "% of val stories", where),
+                    Evidence("val windows found in train", splits.val_windows_in_train,
+                             f"of {splits.val_windows:,} windows of {splits.seq_len} tokens", where),
+                    Evidence("separator id", splits.separator, "", splits.separator_source),
+                    Evidence("threshold val_leak_share", _pct(t.val_leak_share), "% of val stories", "thresholds")]
+        if splits.val_example:
+            path, offset = splits.val_example
+            evidence.append(Evidence("first leaked story", f"{Path(path).name}@{offset:,}", "", f"{path}: token {offset:,}"))
+        out.append(VAL_LEAK.finding(
+            f"{splits.val_stories_in_train:,} of {splits.val_stories:,} val stories ({_pct(share):.1f}%) also occur "
+            f"in the training files: the val loss is optimistic", evidence,
+            severity=Severity.ERROR if share >= t.val_leak_strong_share else Severity.WARNING,
+            strength=strength_past(share, t.val_leak_share, t.val_leak_strong_share), subject=where))
+    repeat = splits.repeat_share
+    if repeat is not None and repeat > t.duplicate_story_share:
+        evidence = [Evidence("repeated training stories", splits.train_repeats, f"of {splits.train_stories:,}",
+                             f"{len(splits.splits.train)} training file(s)"),
+                    Evidence("threshold duplicate_story_share", _pct(t.duplicate_story_share), "% of stories",
+                             "thresholds")]
+        if splits.repeat_example:
+            (p1, o1), (p2, o2) = splits.repeat_example
+            evidence.append(Evidence("example", f"{Path(p1).name}@{o1:,} = {Path(p2).name}@{o2:,}", "",
+                                     "token offsets of two identical stories"))
+        out.append(DUPLICATE_STORIES.finding(
+            f"{splits.train_repeats:,} training stories ({_pct(repeat):.1f}%) repeat an earlier one", evidence,
+            strength=strength_past(repeat, t.duplicate_story_share, 10 * t.duplicate_story_share)))
+    return out
 
 
 def tokenizer_mismatch_findings(result, t: Thresholds) -> list[Finding]:

@@ -167,6 +167,30 @@ class OverfitFacts:
 
 
 @dataclass(frozen=True)
+class ResumeEvent:
+    """Where the step counter went back or repeated (a run resumed, or restarted, into the same log)."""
+
+    step_before: int | float     # last step logged before
+    step_after: int | float      # first step logged after (<= step_before)
+    loss_before: float           # median of the last few finite losses logged before, at or before step_after
+    loss_after: float            # median of the first few finite losses after
+    lr_before: float | None      # last lr logged before, and first after (None without an lr)
+    lr_after: float | None
+    lr_peak_before: float | None
+    lr_rises_after: bool         # the lr climbs again after the resume: a warmup restarting
+
+    @property
+    def loss_jump(self) -> float:
+        return self.loss_after / self.loss_before if self.loss_before > 0 else float("nan")
+
+    def to_dict(self) -> dict:
+        return {"step_before": self.step_before, "step_after": self.step_after, "loss_before": self.loss_before,
+                "loss_after": self.loss_after, "loss_jump": self.loss_jump, "lr_before": self.lr_before,
+                "lr_after": self.lr_after, "lr_peak_before": self.lr_peak_before,
+                "lr_rises_after": self.lr_rises_after}
+
+
+@dataclass(frozen=True)
 class CurveFacts:
     path: str
     format: str
@@ -194,6 +218,7 @@ class CurveFacts:
     partial_last_line: str | None
     overfit: OverfitFacts | None = None
     bytes_per_token: Any = None  # tsdiag.units.BytesPerToken, when the tokenizer is known
+    resumes: tuple[ResumeEvent, ...] = ()
 
     def per_byte(self, nats: float) -> float | None:
         """``nats`` (per token) in bits per byte (per character for a char vocabulary), when known."""
@@ -326,6 +351,41 @@ def _lr(series: Series, t: Thresholds) -> LrFacts | None:
     return LrFacts(len(values), first, peak, final, ratio, warmup, constant, bool(to_min))
 
 
+RESUME_WINDOW = 3   # points on each side of a resume whose median is compared (batch noise averages out)
+
+
+def _resumes(series: Series, lr: Series) -> tuple[ResumeEvent, ...]:
+    """Every place the step counter goes back or repeats, with the loss and lr around it."""
+    steps, values = series.arrays()
+    lr_steps, lr_values = lr.arrays()
+    events = []
+    for i in np.flatnonzero(np.diff(steps) <= 0) + 1:
+        # compare with the loss the first run had at the step the second starts from (a resume from an older
+        # checkpoint goes back: the loss at the last logged step is lower by all the steps since)
+        earlier = np.flatnonzero(steps[:i] <= steps[i])
+        end = int(earlier[-1]) + 1 if len(earlier) else i
+        before, after = values[max(0, end - RESUME_WINDOW):end], values[i:i + RESUME_WINDOW]
+        before, after = before[np.isfinite(before)], after[np.isfinite(after)]
+        if not len(before) or not len(after):
+            continue
+        lr_before = lr_after = lr_peak = None
+        rises = False
+        if len(lr_values):
+            old = lr_steps <= steps[i - 1]
+            cut = np.flatnonzero(np.diff(lr_steps) <= 0) + 1
+            j = next((int(c) for c in cut if lr_steps[c] <= steps[i]), None)   # the lr series' own resume
+            if j is not None:
+                lr_before, lr_after = float(lr_values[j - 1]), float(lr_values[j])
+                lr_peak = float(np.nanmax(lr_values[:j]))
+                nxt = lr_values[j:j + 2 * RESUME_WINDOW]
+                rises = bool(len(nxt) > 1 and nxt[-1] > nxt[0] and lr_after < 0.5 * lr_peak)
+            elif old.any():
+                lr_before = float(lr_values[old][-1])
+        events.append(ResumeEvent(_step(steps[i - 1]), _step(steps[i]), float(np.median(before)),
+                                  float(np.median(after)), lr_before, lr_after, lr_peak, rises))
+    return tuple(events)
+
+
 def _without(series: Series, steps_dropped: set) -> Series:
     kept = Series()
     for step, value in zip(series.steps, series.values):
@@ -456,4 +516,5 @@ def measure_curve(curve: LossCurve, thresholds: Thresholds | None = None, vocab_
         partial_last_line=curve.partial_last_line,
         overfit=_overfit(curve, t),
         bytes_per_token=bytes_per_token,
+        resumes=_resumes(series, curve.lr),
     )

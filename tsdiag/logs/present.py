@@ -171,6 +171,7 @@ def curve_data(facts: CurveFacts) -> dict[str, Any]:
         },
         "planned_steps": None if p is None else {"value": p.value, "source": p.source},
         "segments": facts.segments,
+        "resumes": [r.to_dict() for r in facts.resumes],
         "lines": {"total": facts.total_lines, "skipped": facts.skipped_lines,
                   "partial_last_line": facts.partial_last_line},
     }

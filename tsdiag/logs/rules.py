@@ -160,9 +160,28 @@ RESTARTED = define_rule(
     fix="Give each run its own log file, or cut the old run out before analysing.",
 )
 
+RESUMED = define_rule(
+    "TSD-LOG-RESUMED",
+    "The run was resumed: the step counter went back or repeated",
+    Severity.INFO,
+    why="A resume that carries on where the run stopped changes nothing; one with a loss jump or an lr warmup "
+        "starting over lost state (optimizer moments, scheduler) on the way. Steps logged twice were trained twice.",
+    fix="Compare the checkpoint's optimizer step with the run's (`tsdiag inspect`); resume with the optimizer and "
+        "scheduler state.",
+)
+RESUME_JUMP = define_rule(
+    "TSD-H3-LOG-RESUME-JUMP",
+    "The loss jumped or the lr warmup started over where the run was resumed",
+    Severity.WARNING,
+    hypothesis="H3",
+    why="A resumed run that kept its state continues its curve; a loss well above the level before the resume, or "
+        "an lr climbing again from near zero, means the optimizer or scheduler started fresh.",
+    fix="Resume with the optimizer's and scheduler's state_dict; if they are lost, expect to repeat the warmup.",
+)
+
 # every rule this module defines
 RULES = (FRESH_START, AT_CHANCE, NO_LEARNING, STILL_IMPROVING, UNFINISHED, LOSS_HIGH, NAN, DIVERGED, SPIKES, LR_HIGH,
-    LR_CONSTANT, RATIO_LOW, OVERFIT, FEW_POINTS, RESTARTED,)
+    LR_CONSTANT, RATIO_LOW, OVERFIT, FEW_POINTS, RESTARTED, RESUMED, RESUME_JUMP)
 
 
 def _name(facts: CurveFacts) -> str:
@@ -548,9 +567,38 @@ def restarted(facts: CurveFacts, t: Thresholds) -> list[Finding]:
     )]
 
 
+def resumed(facts: CurveFacts, t: Thresholds) -> list[Finding]:
+    """Resumes (the step counter repeats or goes back to a step > 0), each with the loss and lr around it."""
+    out = []
+    for r in facts.resumes:
+        if r.step_after <= 0:   # back to step 0: a new run in the same file (TSD-LOG-RESTARTED)
+            continue
+        where = f"{_name(facts)}: steps {format_value(r.step_before)} -> {format_value(r.step_after)}"
+        evidence = [Evidence("last step before", r.step_before, "", where),
+                    Evidence("first step after", r.step_after, "", where),
+                    Evidence("loss before / after", f"{r.loss_before:.4g} / {r.loss_after:.4g}", "nats/token",
+                             f"median of up to 3 points each side ({where})")]
+        if r.lr_after is not None:
+            evidence.append(Evidence("lr before / after", f"{r.lr_before:.3g} / {r.lr_after:.3g}", "", where))
+        jump = r.loss_jump
+        if jump >= t.resume_loss_jump or r.lr_rises_after:
+            what = (f"the loss jumped {jump:.2f}x" if jump >= t.resume_loss_jump else
+                    f"the lr climbs again from {r.lr_after:.3g} (peak before {r.lr_peak_before:.3g})")
+            out.append(RESUME_JUMP.finding(
+                f"resumed at step {format_value(r.step_after)} (logged up to {format_value(r.step_before)}): {what}",
+                evidence + [Evidence("threshold resume_loss_jump", t.resume_loss_jump, "x loss before", "thresholds")],
+                strength=max(strength_past(jump, t.resume_loss_jump, 2 * t.resume_loss_jump - 1),
+                             0.5 if r.lr_rises_after else 0.0), subject=facts.path))
+        else:
+            out.append(RESUMED.finding(
+                f"resumed at step {format_value(r.step_after)} (logged up to {format_value(r.step_before)}); the loss "
+                f"carries on ({r.loss_before:.4g} -> {r.loss_after:.4g})", evidence, subject=facts.path))
+    return out
+
+
 RULE_FUNCTIONS: tuple[Callable[[CurveFacts, Thresholds], list[Finding]], ...] = (
     fresh_start, at_chance, still_improving, unfinished, loss_high, nan, diverged, spikes, lr_high, lr_constant,
-    ratio_low, overfit, few_points, restarted,
+    ratio_low, overfit, few_points, restarted, resumed,
 )
 
 
